@@ -1,0 +1,61 @@
+"""Network Pulse's own pipeline flags (Beam's flags are accepted beside them)."""
+from apache_beam.options.pipeline_options import PipelineOptions
+
+DEFAULT_SINK = "sqlite://pulse_frames.db"
+
+
+class PulseOptions(PipelineOptions):
+  @classmethod
+  def _add_argparse_args(cls, parser):
+    group = parser.add_argument_group("Network Pulse")
+    group.add_argument(
+        "--input", action="append", default=None,
+        help="GitHub Archive files to read: JSON hours (.json, .json.gz) or BigQuery Avro "
+             "exports (.avro, nested or flat shape, told apart per file). Local paths, "
+             "s3:// or gs://, glob patterns allowed. Repeat the flag or separate with "
+             "commas for several.")
+    group.add_argument(
+        "--sink", default=DEFAULT_SINK,
+        help="Where frames go: sqlite://PATH (sqlite:///abs/path.db or "
+             "sqlite://relative/path.db). Frames are keyed by window, so reruns "
+             f"overwrite. Default: {DEFAULT_SINK}")
+    group.add_argument(
+        "--dead_letter_output", default=None,
+        help="File (any Beam path) for records that could not be used, one JSON object "
+             "per line with stage, reason, source and the record. Without it they are "
+             "logged as warnings. Either way they are counted in the summary.")
+    group.add_argument(
+        "--edges_output", default=None,
+        help="Also write every edge as JSON lines {type,id,created_at,src,dst,repo} "
+             "(schemas/edge.avsc) to this file.")
+    group.add_argument(
+        "--window_size", type=int, default=600,
+        help="Sliding window length in seconds of event time (a multiple of "
+             "--window_period). Default 600: see README, 'Windows'.")
+    group.add_argument(
+        "--window_period", type=int, default=60,
+        help="Seconds between window starts; one frame per period. Default 60.")
+    group.add_argument(
+        "--windowing", choices=("sliced", "plain"), default="sliced",
+        help="sliced (default): one union-find summary per period, merged per window; "
+             "plain: Beam SlidingWindows + CombineGlobally over every edge (the "
+             "reference; same frames, slower).")
+    group.add_argument(
+        "--min_cluster_size", type=int, default=3,
+        help="Smallest component listed in a frame's clusters (all components are "
+             "counted in size_histogram). Default 3.")
+    group.add_argument(
+        "--max_clusters", type=int, default=50,
+        help="Most clusters listed per frame, largest first. Default 50.")
+    group.add_argument(
+        "--keep_bots", action="store_true", default=False,
+        help="Keep edges to and from bot accounts (logins ending in [bot]); dropped by "
+             "default: automation links unrelated people.")
+    group.add_argument(
+        "--drop_org_owners", action="store_true", default=False,
+        help="Drop edges whose partner is the organisation that owns the repo. Kept by "
+             "default: see README, 'Edge rules'.")
+
+  def input_patterns(self):
+    patterns = [p.strip() for arg in (self.input or []) for p in arg.split(",")]
+    return [p for p in patterns if p]

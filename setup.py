@@ -1,0 +1,38 @@
+"""Network Pulse: streaming graph analysis of GitHub events with Apache Beam.
+
+The repository root is the import package `pulse` (package_dir maps it), so `pulse.io`
+never shadows the standard `io`. Beam ships this package to Flink and Dataflow workers with
+--setup_file ./setup.py.
+"""
+import os
+
+from setuptools import setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SUBPACKAGES = ["pipeline", "transforms", "io", "schemas"]
+
+setup(
+    name="network-pulse",
+    version="0.1.0",
+    description="Connected components of GitHub user interactions over sliding "
+                "event-time windows, as an Apache Beam pipeline",
+    python_requires=">=3.10",
+    packages=["pulse"] + [f"pulse.{p}" for p in SUBPACKAGES],
+    package_dir={"pulse": "."},
+    package_data={"pulse.schemas": ["*.avsc"]},
+    install_requires=[
+        "apache-beam[gcp,aws]>=2.77,<2.78",
+        "fastavro>=1.9",
+        "orjson>=3.9",
+        "rethinkdb>=2.4.10",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "networkx>=3.2",
+            "moto[server]>=5",
+            "gcp-storage-emulator>=2024.8.3",
+        ],
+    },
+    entry_points={"console_scripts": ["pulse = pulse.pipeline.cli:main"]},
+)

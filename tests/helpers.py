@@ -1,0 +1,88 @@
+"""Test helpers: the real hours, and running the pipeline in-process.
+(tests/conftest.py puts this folder on sys.path, so tests `from helpers import ...`.)"""
+import json
+import os
+
+import apache_beam as beam
+
+from pulse.io.frame_store import open_store
+from pulse.pipeline import graph
+from pulse.pipeline.cli import pipeline_options
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(REPO, "data")
+HOURS = {
+    "2011": os.path.join(DATA, "bigquery-2011-02-15-0.json.gz"),
+    "2012": os.path.join(DATA, "bigquery-2012-02-15-0.json.gz"),
+    "2015": os.path.join(DATA, "gharchive-2015-01-01-12.json.gz"),
+}
+
+
+def read_json_lines(path):
+  if not os.path.exists(path):
+    return []
+  with open(path, encoding="utf-8") as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def stored_frames(sink):
+  store = open_store(sink)
+  try:
+    return list(store.frames())
+  finally:
+    store.close()
+
+
+class PulseRun:
+  """What one in-process pipeline run left behind."""
+  def __init__(self, folder):
+    self.folder = folder
+    self.sink = "sqlite://" + os.path.join(folder, "frames.db")
+    self.dead_letter_path = os.path.join(folder, "dead.jsonl")
+    self.edges_path = os.path.join(folder, "edges.jsonl")
+    self.pipeline_result = None
+
+  @property
+  def frames(self):
+    return stored_frames(self.sink)
+
+  @property
+  def dead_letters(self):
+    return read_json_lines(self.dead_letter_path)
+
+  @property
+  def edges(self):
+    return read_json_lines(self.edges_path)
+
+  def counter(self, name):
+    counters = self.pipeline_result.metrics().query()["counters"]
+    return sum(c.committed for c in counters if c.key.metric.name == name)
+
+
+def make_runner(base_folder):
+  """run(inputs, *flags): the batch pipeline on FnApiRunner into a new folder under
+  base_folder; returns a PulseRun."""
+  counter = [0]
+
+  def run(inputs, *flags):
+    counter[0] += 1
+    folder = os.path.join(str(base_folder), f"run{counter[0]}")
+    os.makedirs(folder)
+    result = PulseRun(folder)
+    inputs = [inputs] if isinstance(inputs, str) else inputs
+    argv = [f"--input={i}" for i in inputs] + [
+        f"--sink={result.sink}", f"--dead_letter_output={result.dead_letter_path}",
+        f"--edges_output={result.edges_path}", *flags]
+    options = pipeline_options(argv)
+    with beam.Pipeline(options=options) as pipeline:
+      graph.build(pipeline, options)
+    result.pipeline_result = pipeline.result
+    return result
+
+  return run
+
+
+def batch_test_pipeline():
+  """A TestPipeline on FnApiRunner: the DirectRunner would first try to download Prism."""
+  from apache_beam.testing.test_pipeline import TestPipeline
+  return TestPipeline(runner="FnApiRunner")

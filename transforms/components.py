@@ -1,0 +1,157 @@
+"""Connected components by a union-find CombineFn.
+
+The summary of a set of edges is its minimum spanning forest (MSF) under one total order of
+edges, (created_at, id, src, dst, type). That forest is unique, so the summary does not
+depend on the order edges arrive in or on how Beam splits and merges partial summaries; and
+MSF(A + B) = MSF(MSF(A) + MSF(B)), so partial summaries merge exactly. The forest's edges
+are the `links` a frame draws; its trees are the components.
+
+A link (and a buffered edge) is the tuple (created_at, id, src, dst, type).
+"""
+import apache_beam as beam
+
+
+class UnionFind:
+  """Disjoint sets over hashable items, with path halving and union by size."""
+  __slots__ = ("parent", "size")
+
+  def __init__(self):
+    self.parent = {}
+    self.size = {}
+
+  def find(self, item):
+    parent = self.parent
+    root = parent.setdefault(item, item)
+    while root != parent[root]:
+      parent[root] = parent[parent[root]]
+      root = parent[root]
+    return root
+
+  def union(self, a, b):
+    """Join the sets of a and b; False if they were already one."""
+    ra, rb = self.find(a), self.find(b)
+    if ra == rb:
+      return False
+    if self.size.get(ra, 1) < self.size.get(rb, 1):
+      ra, rb = rb, ra
+    self.parent[rb] = ra
+    self.size[ra] = self.size.get(ra, 1) + self.size.get(rb, 1)
+    return True
+
+  def groups(self):
+    """{root: [items]} for every item seen."""
+    out = {}
+    for item in self.parent:
+      out.setdefault(self.find(item), []).append(item)
+    return out
+
+
+def spanning_forest(links):
+  """Kruskal: the MSF of these edges, sorted by the edge order."""
+  sets = UnionFind()
+  return [link for link in sorted(links) if sets.union(link[2], link[3])]
+
+
+class SpanningForest:
+  """A summary: the number of edges it covers and their minimum spanning forest.
+  `pending` buffers raw edges between compactions; compact() folds them in."""
+  __slots__ = ("edges", "links", "pending")
+
+  def __init__(self, edges=0, links=(), pending=()):
+    self.edges = edges
+    self.links = list(links)
+    self.pending = list(pending)
+
+  def compacted(self):
+    """A new summary with no pending edges (self is left as it is)."""
+    if not self.pending:
+      return SpanningForest(self.edges, self.links)
+    return SpanningForest(self.edges, spanning_forest(self.links + self.pending))
+
+  def __eq__(self, other):
+    return (isinstance(other, SpanningForest) and
+            (self.edges, sorted(self.links + self.pending)) ==
+            (other.edges, sorted(other.links + other.pending)))
+
+  def __repr__(self):
+    return (f"SpanningForest(edges={self.edges}, links={len(self.links)}, "
+            f"pending={len(self.pending)})")
+
+
+class SpanningForestCoder(beam.coders.Coder):
+  """Encodes a summary as primitives (FastPrimitivesCoder), so it crosses Beam stages
+  without being pickled."""
+  def __init__(self):
+    self._tuples = beam.coders.FastPrimitivesCoder()
+
+  def encode(self, forest):
+    return self._tuples.encode((forest.edges, forest.links, forest.pending))
+
+  def decode(self, encoded):
+    edges, links, pending = self._tuples.decode(encoded)
+    return SpanningForest(edges, links, pending)
+
+  def is_deterministic(self):
+    return True
+
+  def to_type_hint(self):
+    return SpanningForest
+
+
+beam.coders.registry.register_coder(SpanningForest, SpanningForestCoder)
+
+
+def link_of(edge):
+  """The forest tuple of an edge dict (schemas/edge.avsc)."""
+  return (edge["created_at"], edge["id"], edge["src"], edge["dst"], edge["type"])
+
+
+class ComponentsCombineFn(beam.CombineFn):
+  """Edges (link tuples) -> SpanningForest.
+
+  Accumulators may be shared by several windows (Beam issue 13061), so merge and extract
+  build new summaries and never change their inputs; only add_input, which owns its
+  accumulator, changes it.
+  """
+  # Fold buffered edges into the forest when the buffer outgrows this or the forest.
+  MIN_BUFFER = 4096
+
+  def create_accumulator(self):
+    return SpanningForest()
+
+  def add_input(self, forest, link):
+    forest.edges += 1
+    forest.pending.append(link)
+    if len(forest.pending) > max(self.MIN_BUFFER, len(forest.links)):
+      forest.links = spanning_forest(forest.links + forest.pending)
+      forest.pending = []
+    return forest
+
+  def merge_accumulators(self, forests):
+    edges, links = 0, []
+    for forest in forests:
+      edges += forest.edges
+      links += forest.links
+      links += forest.pending
+    return SpanningForest(edges, spanning_forest(links))
+
+  def extract_output(self, forest):
+    return forest.compacted()
+
+  def compact(self, forest):
+    return forest.compacted()
+
+  def get_accumulator_coder(self):
+    return SpanningForestCoder()
+
+
+class MergeForestsCombineFn(ComponentsCombineFn):
+  """SpanningForests (per-pane summaries) -> the SpanningForest of all their edges."""
+  def add_input(self, forest, summary):
+    forest.edges += summary.edges
+    forest.pending += summary.links
+    forest.pending += summary.pending
+    if len(forest.pending) > max(self.MIN_BUFFER, len(forest.links)):
+      forest.links = spanning_forest(forest.links + forest.pending)
+      forest.pending = []
+    return forest

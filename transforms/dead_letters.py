@@ -1,0 +1,31 @@
+"""The dead-letter record: what every step emits, on output DEAD, for input it cannot use.
+A dead letter keeps the reason and enough of the record to find and replay it."""
+import json
+
+import apache_beam as beam
+
+DEAD = "dead_letter"
+MAX_RECORD_CHARS = 65_536   # a 10 MB payload is cut here, and the cut is said in the letter
+
+
+def _text(record):
+  if isinstance(record, str):
+    return record
+  if isinstance(record, bytes):
+    return record.decode("utf-8", errors="replace")
+  try:
+    return json.dumps(record, ensure_ascii=False, default=repr)
+  except (TypeError, ValueError):
+    return repr(record)
+
+
+def dead_letter(stage, reason, record, source=""):
+  """A TaggedOutput for the dead-letter output: JSON-ready dict with the stage that refused
+  the record, why, where it came from, and the record itself (as text, cut if huge)."""
+  text = _text(record)
+  letter = {"stage": stage, "reason": reason, "source": source}
+  if len(text) > MAX_RECORD_CHARS:
+    letter["record_chars"] = len(text)
+    text = text[:MAX_RECORD_CHARS]
+  letter["record"] = text
+  return beam.pvalue.TaggedOutput(DEAD, letter)

@@ -1,0 +1,86 @@
+"""Frames: one JSON-ready dict per window, built from the window's spanning forest."""
+import collections
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pulse.transforms.components import UnionFind
+
+
+def frame_id(window_start_ms, window_end_ms):
+  """Deterministic from the window, so a rerun overwrites a frame instead of adding one."""
+  return f"{window_start_ms}-{window_end_ms}"
+
+
+def _link_json(link):
+  created_at, event_id, src, dst, kind = link
+  return {"src": src, "dst": dst, "type": kind, "id": event_id, "created_at": created_at}
+
+
+def build_frame(forest, window_start_ms, window_end_ms, min_cluster_size=3,
+                max_clusters=50):
+  """The frame of one window from its SpanningForest (compacted)."""
+  sets = UnionFind()
+  for link in forest.links:
+    sets.union(link[2], link[3])
+  trees = collections.defaultdict(list)           # root -> links
+  for link in forest.links:
+    trees[sets.find(link[2])].append(link)
+  sizes = collections.Counter(len(tree) + 1 for tree in trees.values())
+  big = sorted((tree for tree in trees.values() if len(tree) + 1 >= min_cluster_size),
+               key=len, reverse=True)
+  clusters = [_cluster(tree) for tree in big]
+  clusters.sort(key=lambda c: (-c["size"], c["id"]))
+  return {
+      "id": frame_id(window_start_ms, window_end_ms),
+      "window_start": window_start_ms,
+      "window_end": window_end_ms,
+      "edges": forest.edges,
+      "vertices": len(sets.parent),
+      "components": len(trees),
+      "size_histogram": {str(size): sizes[size] for size in sorted(sizes)},
+      "clusters": clusters[:max_clusters],
+  }
+
+
+def _cluster(tree):
+  degree = collections.Counter()
+  for link in tree:
+    degree[link[2]] += 1
+    degree[link[3]] += 1
+  members = sorted(degree)
+  hub = min(members, key=lambda login: (-degree[login], login))
+  return {
+      "id": members[0],
+      "size": len(members),
+      "members": members,
+      "links": [_link_json(link) for link in tree],
+      "hub": hub,
+  }
+
+
+class ToFrames(beam.PTransform):
+  """Windowed SpanningForests -> frames (one per window)."""
+  def __init__(self, min_cluster_size=3, max_clusters=50):
+    super().__init__()
+    self.min_cluster_size = min_cluster_size
+    self.max_clusters = max_clusters
+
+  def expand(self, forests):
+    return forests | "BuildFrame" >> beam.ParDo(
+        _FrameFn(self.min_cluster_size, self.max_clusters))
+
+
+class _FrameFn(beam.DoFn):
+  def __init__(self, min_cluster_size, max_clusters):
+    self.min_cluster_size = min_cluster_size
+    self.max_clusters = max_clusters
+    self.frames = Metrics.counter("pulse", "frames")
+    self.largest = Metrics.distribution("pulse", "largest_cluster")
+
+  def process(self, forest, window=beam.DoFn.WindowParam):
+    frame = build_frame(forest, window.start.micros // 1000, window.end.micros // 1000,
+                        self.min_cluster_size, self.max_clusters)
+    self.frames.inc()
+    self.largest.update(frame["clusters"][0]["size"] if frame["clusters"] else 0)
+    yield frame

@@ -1,0 +1,42 @@
+"""Sliding event-time windows of edges -> one SpanningForest per window.
+
+Two forms that give identical summaries (the forest is unique, see components.py):
+- sliced (default): one summary per period-sized pane, then each sliding window merges the
+  summaries of its size/period panes, so every edge is folded once;
+- plain: SlidingWindows + CombineGlobally over the edges, the reference, which folds every
+  edge size/period times.
+"""
+import apache_beam as beam
+from apache_beam.transforms import window
+
+from pulse.transforms.components import (ComponentsCombineFn, MergeForestsCombineFn,
+                                         link_of)
+
+
+class WindowedComponents(beam.PTransform):
+  def __init__(self, size_s, period_s, sliced=True):
+    super().__init__()
+    if period_s <= 0 or size_s <= 0 or size_s % period_s:
+      raise ValueError(
+          f"window size {size_s}s must be a positive multiple of the period {period_s}s")
+    self.size_s = size_s
+    self.period_s = period_s
+    self.sliced = sliced
+
+  def expand(self, edges):
+    links = edges | "ToLink" >> beam.Map(link_of)
+    sliding = window.SlidingWindows(self.size_s, self.period_s)
+    if not self.sliced:
+      return (links
+              | "SlidingWindows" >> beam.WindowInto(sliding)
+              | "Components" >> beam.CombineGlobally(
+                  ComponentsCombineFn()).without_defaults())
+    # A pane's summary is stamped at the end of its pane, so SlidingWindows puts it into
+    # exactly the size/period windows that contain the pane.
+    return (links
+            | "Panes" >> beam.WindowInto(window.FixedWindows(self.period_s))
+            | "PaneComponents" >> beam.CombineGlobally(
+                ComponentsCombineFn()).without_defaults()
+            | "SlidingWindows" >> beam.WindowInto(sliding)
+            | "MergePanes" >> beam.CombineGlobally(
+                MergeForestsCombineFn()).without_defaults())
