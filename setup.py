@@ -9,7 +9,7 @@ import os
 from setuptools import setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SUBPACKAGES = ["pipeline", "transforms", "io", "schemas"]
+SUBPACKAGES = ["pipeline", "transforms", "io", "schemas", "firehose"]
 
 setup(
     name="network-pulse",
@@ -25,11 +25,13 @@ setup(
         "fastavro>=1.9",
         "orjson>=3.9",
         "rethinkdb>=2.4.10",
+        "confluent-kafka>=2.5",
     ],
     extras_require={
         "test": [
             "pytest>=8",
             "networkx>=3.2",
+            "scipy>=1.11",
             "moto[server]>=5",
             "gcp-storage-emulator>=2024.8.3",
         ],

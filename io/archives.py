@@ -8,6 +8,7 @@ import apache_beam as beam
 import fastavro
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from pulse.io.json_records import decode_lines
@@ -49,6 +50,35 @@ def decompressed(raw, path):
   return gzip.GzipFile(fileobj=raw, mode="rb") if path.lower().endswith(".gz") else raw
 
 
+def file_items(raw, path):
+  """('record', raw record) and ('bad', reason, text) for one opened file (raw bytes
+  stream). A file that breaks off (truncated gzip, corrupt Avro block, lost connection)
+  ends with one 'bad' item saying after how many records."""
+  count = 0
+  try:
+    stream = decompressed(raw, path)
+    for item in avro_records(stream, path) if is_avro(path) else json_records(stream):
+      count += item[0] == "record"
+      yield item
+  except Exception as error:
+    yield ("bad", f"file unreadable after {count} records: "
+                  f"{type(error).__name__}: {error}", "")
+
+
+def read_records(patterns):
+  """Outside Beam (the firehose): ('record', raw, path) and ('bad', reason, text, path)
+  for every file matching the patterns, in order."""
+  for pattern in patterns:
+    (match,) = FileSystems.match([pattern])
+    if not match.metadata_list:
+      raise ValueError(f"no file matches {pattern!r}")
+    for metadata in sorted(match.metadata_list, key=lambda m: m.path):
+      with FileSystems.open(metadata.path,
+                            compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+        for item in file_items(raw, metadata.path):
+          yield (*item, metadata.path)
+
+
 class ReadArchives(beam.PTransform):
   """File patterns -> raw event records (main output) and dead letters (output DEAD)."""
   def __init__(self, patterns):
@@ -73,24 +103,16 @@ class _DecodeFileFn(beam.DoFn):
   def process(self, readable):
     path = readable.metadata.path
     count = 0
-    try:
-      with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as raw:
-        stream = decompressed(raw, path)
-        items = avro_records(stream, path) if is_avro(path) else json_records(stream)
-        for item in items:
-          if item[0] == "record":
-            count += 1
-            self.read.inc()
-            if count % PROGRESS_EVERY == 0:
-              LOG.info("%s: %d records read", path, count)
-            yield item[1]
-          else:
-            self.bad.inc()
-            yield dead_letter("decode", item[1], item[2], source=path)
-    except Exception as error:   # truncated gzip, corrupt Avro block, lost connection
-      self.bad.inc()
-      yield dead_letter(
-          "decode", f"file unreadable after {count} records: "
-                    f"{type(error).__name__}: {error}", "", source=path)
+    with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+      for item in file_items(raw, path):
+        if item[0] == "record":
+          count += 1
+          self.read.inc()
+          if count % PROGRESS_EVERY == 0:
+            LOG.info("%s: %d records read", path, count)
+          yield item[1]
+        else:
+          self.bad.inc()
+          yield dead_letter("decode", item[1], item[2], source=path)
     self.files.inc()
     LOG.info("%s: %d records read", path, count)

@@ -6,7 +6,7 @@ import json
 import fastavro
 from apache_beam.io.filesystems import FileSystems
 
-from pulse.io.json_records import decode_lines
+from pulse.io.archives import read_records
 from pulse.schemas import FLAT, NESTED, created_at_micros, export_schema
 
 _USER_FIELDS = ("id", "login", "gravatar_id", "avatar_url", "url")
@@ -39,9 +39,21 @@ def _sub_record(value, fields):
   return {f: (_long if f in _LONG_FIELDS else _string)(value.get(f)) for f in fields}
 
 
+def _unflatten(flat):
+  nested = {k: flat.get(k) for k in ("type", "public", "payload", "created_at", "id",
+                                     "other")}
+  for prefix, fields in (("repo", _REPO_FIELDS), ("actor", _USER_FIELDS),
+                         ("org", _USER_FIELDS)):
+    sub = {f: flat.get(f"{prefix}_{f}") for f in fields}
+    nested[prefix] = sub if any(v is not None for v in sub.values()) else None
+  return nested
+
+
 def to_nested(raw):
-  """The nested export record of a raw JSON event (events-API or BigQuery table shape).
-  Raises ValueError if it has no readable created_at."""
+  """The nested export record of a raw event of any shape (events-API or BigQuery table
+  JSON, nested or flat export). Raises ValueError if it has no readable created_at."""
+  if "actor_login" in raw or "repo_name" in raw:
+    raw = _unflatten(raw)
   return {
       "type": _string(raw.get("type")),
       "public": raw.get("public") if isinstance(raw.get("public"), bool) else None,
@@ -70,19 +82,19 @@ def to_flat(raw):
 
 
 def convert(input_path, output_path, shape):
-  """Write every event of a JSON hour as an Avro export of `shape`. Returns
-  (written, refused) where refused lists (reason, text) of what could not be converted."""
+  """Write every event of the input (a JSON hour, or an export of either shape) as an
+  Avro export of `shape`. Returns (written, refused) where refused lists (reason, text)
+  of what could not be converted."""
   to_record = {NESTED: to_nested, FLAT: to_flat}[shape]
   records, refused = [], []
-  with FileSystems.open(input_path) as stream:
-    for item in decode_lines(iter(stream.readline, b"")):
-      if item[0] == "bad" or not isinstance(item[1], dict):
-        refused.append(item[1:] if item[0] == "bad" else ("not an object", repr(item[1])))
-        continue
-      try:
-        records.append(to_record(item[1]))
-      except ValueError as error:
-        refused.append((str(error), json.dumps(item[1])[:200]))
+  for item in read_records([input_path]):
+    if item[0] == "bad" or not isinstance(item[1], dict):
+      refused.append(item[1:3] if item[0] == "bad" else ("not an object", repr(item[1])))
+      continue
+    try:
+      records.append(to_record(item[1]))
+    except ValueError as error:
+      refused.append((str(error), json.dumps(item[1])[:200]))
   schema = fastavro.parse_schema(export_schema(shape))
   with FileSystems.create(output_path) as out:
     fastavro.writer(out, schema, records, codec="deflate")
