@@ -45,6 +45,10 @@ class SQLiteFrameStore:
         "SELECT frame FROM frames ORDER BY window_start, window_end, id"):
       yield json.loads(text)
 
+  def max_window_end(self):
+    """The latest window_end stored, or None for an empty store."""
+    return self.db.execute("SELECT MAX(window_end) FROM frames").fetchone()[0]
+
   def close(self):
     self.db.close()
 

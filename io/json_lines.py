@@ -1,36 +1,67 @@
-"""Writing dicts as JSON lines (edges, dead letters) to any Beam filesystem path."""
+"""Writing dicts as JSON lines (edges, dead letters)."""
 import json
 import logging
+import os
 
 import apache_beam as beam
 
 LOG = logging.getLogger(__name__)
 
 
+def _json(record):
+  return json.dumps(record, ensure_ascii=False, sort_keys=True)
+
+
 class WriteJsonLines(beam.PTransform):
-  """Dicts -> one JSON object per line in the single file `path`."""
-  def __init__(self, path):
+  """Dicts -> one JSON object per line in the file `path`. Batch: one file written at the
+  end, any Beam filesystem. Streaming: lines appended as bundles finish, to a local file
+  (Beam's text sink writes only at the end of a bounded run)."""
+  def __init__(self, path, streaming=False):
     super().__init__()
+    if streaming and "://" in path:
+      raise ValueError(f"a streaming run appends JSON lines to a local file, not {path!r}")
     self.path = path
+    self.streaming = streaming
 
   def expand(self, records):
-    return (records
-            | "ToJson" >> beam.Map(
-                lambda record: json.dumps(record, ensure_ascii=False, sort_keys=True))
-            | "Write" >> beam.io.WriteToText(
-                self.path, shard_name_template="", num_shards=1))
+    lines = records | "ToJson" >> beam.Map(_json)
+    if self.streaming:
+      return lines | "Append" >> beam.ParDo(_AppendLinesFn(self.path))
+    return lines | "Write" >> beam.io.WriteToText(
+        self.path, shard_name_template="", num_shards=1)
+
+
+class _AppendLinesFn(beam.DoFn):
+  def __init__(self, path):
+    self.path = path
+
+  def setup(self):
+    os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+
+  def start_bundle(self):
+    self.lines = []
+
+  def process(self, line):
+    self.lines.append(line)
+
+  def finish_bundle(self):
+    if self.lines:
+      with open(self.path, "a", encoding="utf-8") as f:
+        f.write("\n".join(self.lines) + "\n")
+      self.lines = []
 
 
 class WriteDeadLetters(beam.PTransform):
   """Dead letters -> JSON lines at `path`; with no path, each is logged as a warning so
   none vanishes silently."""
-  def __init__(self, path=None):
+  def __init__(self, path=None, streaming=False):
     super().__init__()
     self.path = path
+    self.streaming = streaming
 
   def expand(self, letters):
     if self.path:
-      return letters | "WriteDeadLetters" >> WriteJsonLines(self.path)
+      return letters | "WriteDeadLetters" >> WriteJsonLines(self.path, self.streaming)
     return letters | "LogDeadLetters" >> beam.Map(_log)
 
 

@@ -151,7 +151,12 @@ def convert_command(argv):
   return 0
 
 
-COMMANDS = {"run": run, "export": export, "convert": convert_command}
+def firehose(argv):
+  from pulse.firehose.cli import main as firehose_main   # needs confluent-kafka only here
+  return firehose_main(argv)
+
+
+COMMANDS = {"run": run, "export": export, "convert": convert_command, "firehose": firehose}
 
 
 def main(argv=None):
@@ -160,10 +165,11 @@ def main(argv=None):
                       format="%(asctime)s %(levelname)s %(name)s: %(message)s")
   LOG.setLevel(logging.INFO)
   if not argv or argv[0] not in COMMANDS:
-    print("usage: pulse {run,convert,export} [flags]   (pulse COMMAND --help for more)\n"
-          "  run      run the pipeline (batch over files; Beam flags accepted)\n"
-          "  convert  write a JSON hour as a BigQuery Avro export (nested or flat)\n"
-          "  export   print stored frames as JSON lines", file=sys.stderr)
+    print("usage: pulse {run,convert,export,firehose} [flags]   (pulse COMMAND --help)\n"
+          "  run       run the pipeline (files or Kafka; Beam flags accepted)\n"
+          "  convert   write a JSON hour as a BigQuery Avro export (nested or flat)\n"
+          "  export    print stored frames as JSON lines\n"
+          "  firehose  replay archives into a Kafka topic at a set rate", file=sys.stderr)
     return 0 if argv and argv[0] in ("-h", "--help") else 2
   try:
     return COMMANDS[argv[0]](argv[1:])

@@ -13,7 +13,8 @@ class PulseOptions(PipelineOptions):
         help="GitHub Archive files to read: JSON hours (.json, .json.gz) or BigQuery Avro "
              "exports (.avro, nested or flat shape, told apart per file). Local paths, "
              "s3:// or gs://, glob patterns allowed. Repeat the flag or separate with "
-             "commas for several.")
+             "commas for several. Or one Kafka topic: kafka://HOST:PORT/TOPIC (events as "
+             "the firehose writes them; see the --kafka_* flags).")
     group.add_argument(
         "--sink", default=DEFAULT_SINK,
         help="Where frames go: sqlite://PATH (sqlite:///abs/path.db or "
@@ -55,6 +56,29 @@ class PulseOptions(PipelineOptions):
         "--drop_org_owners", action="store_true", default=False,
         help="Drop edges whose partner is the organisation that owns the repo. Kept by "
              "default: see README, 'Edge rules'.")
+
+    kafka = parser.add_argument_group("Network Pulse: Kafka input")
+    kafka.add_argument(
+        "--kafka_group", default="network-pulse",
+        help="Consumer group: its committed offsets are where a run resumes. Default "
+             "network-pulse.")
+    kafka.add_argument(
+        "--kafka_start", choices=("earliest", "latest", "committed"), default="committed",
+        help="Where to start: the group's committed offsets (default; earliest where it "
+             "has none), or earliest, or latest.")
+    kafka.add_argument(
+        "--kafka_stop", choices=("never", "end"), default="never",
+        help="never (default): read on, for streaming; end: stop at the end offsets seen "
+             "at start (a bounded run over what the topic holds).")
+    kafka.add_argument(
+        "--kafka_max_out_of_order_s", type=int, default=60,
+        help="How far behind the newest event time seen in a partition an event may "
+             "arrive: the partition's watermark trails by this much. Default 60.")
+    kafka.add_argument(
+        "--allowed_lateness", type=int, default=0,
+        help="Seconds after a window closed that a late event still updates its frame "
+             "(the frame is rewritten). Later events go to the dead letter as late. "
+             "Default 0.")
 
   def input_patterns(self):
     patterns = [p.strip() for arg in (self.input or []) for p in arg.split(",")]

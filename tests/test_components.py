@@ -87,8 +87,21 @@ def test_merging_pane_summaries_equals_folding_edges():
   rng = random.Random(3)
   panes = [combine(ComponentsCombineFn(), map(link_of, edges[i::6]), 3, rng)
            for i in range(6)]
-  merged = combine(MergeForestsCombineFn(), panes, 3, rng)
+  merged = combine(MergeForestsCombineFn(), enumerate(panes), 3, rng)
   assert merged == combine(ComponentsCombineFn(), map(link_of, edges), 1, rng)
+
+
+def test_a_pane_fired_again_with_late_edges_counts_once():
+  edges = [link_of(e) for e in real_edges("2011")]
+  fn = ComponentsCombineFn()
+  on_time = combine(fn, edges[:100], 1, random.Random(0))
+  with_late = combine(fn, edges[:120], 1, random.Random(0))    # accumulating: a superset
+  other = combine(fn, edges[200:300], 1, random.Random(0))
+  merge = MergeForestsCombineFn()
+  for order in ([(0, on_time), (1, other), (0, with_late)],
+                [(0, with_late), (0, on_time), (1, other)]):
+    assert combine(merge, order, 2, random.Random(1)) == \
+        combine(fn, edges[:120] + edges[200:300], 1, random.Random(0))
 
 
 def test_merge_and_extract_never_change_their_inputs():
@@ -103,7 +116,8 @@ def test_merge_and_extract_never_change_their_inputs():
   before = [(x.edges, list(x.links), list(x.pending)) for x in (a, b)]
   fn.merge_accumulators([a, b])
   fn.extract_output(a)
-  MergeForestsCombineFn().add_input(MergeForestsCombineFn().create_accumulator(), b)
+  merge = MergeForestsCombineFn()
+  merge.extract_output(merge.add_input(merge.create_accumulator(), (0, b)))
   assert [(x.edges, x.links, x.pending) for x in (a, b)] == before
 
 

@@ -145,13 +145,30 @@ class ComponentsCombineFn(beam.CombineFn):
     return SpanningForestCoder()
 
 
-class MergeForestsCombineFn(ComponentsCombineFn):
-  """SpanningForests (per-pane summaries) -> the SpanningForest of all their edges."""
-  def add_input(self, forest, summary):
-    forest.edges += summary.edges
-    forest.pending += summary.links
-    forest.pending += summary.pending
-    if len(forest.pending) > max(self.MIN_BUFFER, len(forest.links)):
-      forest.links = spanning_forest(forest.links + forest.pending)
-      forest.pending = []
-    return forest
+class MergeForestsCombineFn(beam.CombineFn):
+  """(pane start, SpanningForest) pairs -> the SpanningForest of all their edges.
+
+  A pane may fire again with late data (accumulating, so the new summary holds the old
+  one): the accumulator keeps one summary per pane, the one covering most edges."""
+  def create_accumulator(self):
+    return {}
+
+  def add_input(self, panes, pane):
+    start, forest = pane
+    if start not in panes or forest.edges > panes[start].edges:
+      panes[start] = forest
+    return panes
+
+  def merge_accumulators(self, accumulators):
+    merged = {}
+    for panes in accumulators:
+      for pane in panes.items():
+        self.add_input(merged, pane)
+    return merged
+
+  def extract_output(self, panes):
+    links = []
+    for forest in panes.values():
+      links += forest.links
+      links += forest.pending
+    return SpanningForest(sum(f.edges for f in panes.values()), spanning_forest(links))

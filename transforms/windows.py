@@ -7,14 +7,17 @@ Two forms that give identical summaries (the forest is unique, see components.py
   edge size/period times.
 """
 import apache_beam as beam
-from apache_beam.transforms import window
+from apache_beam.transforms import trigger, window
 
 from pulse.transforms.components import (ComponentsCombineFn, MergeForestsCombineFn,
                                          link_of)
 
 
 class WindowedComponents(beam.PTransform):
-  def __init__(self, size_s, period_s, sliced=True):
+  """Windows fire when the watermark passes their end; with allowed lateness, each late
+  edge fires the window again with everything so far (accumulating), and the frame is
+  rewritten."""
+  def __init__(self, size_s, period_s, sliced=True, allowed_lateness_s=0):
     super().__init__()
     if period_s <= 0 or size_s <= 0 or size_s % period_s:
       raise ValueError(
@@ -22,21 +25,34 @@ class WindowedComponents(beam.PTransform):
     self.size_s = size_s
     self.period_s = period_s
     self.sliced = sliced
+    self.allowed_lateness_s = allowed_lateness_s
+
+  def _window_into(self, windowfn):
+    return beam.WindowInto(
+        windowfn, trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
+        accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
+        allowed_lateness=self.allowed_lateness_s)
 
   def expand(self, edges):
     links = edges | "ToLink" >> beam.Map(link_of)
     sliding = window.SlidingWindows(self.size_s, self.period_s)
     if not self.sliced:
       return (links
-              | "SlidingWindows" >> beam.WindowInto(sliding)
+              | "SlidingWindows" >> self._window_into(sliding)
               | "Components" >> beam.CombineGlobally(
                   ComponentsCombineFn()).without_defaults())
     # A pane's summary is stamped at the end of its pane, so SlidingWindows puts it into
     # exactly the size/period windows that contain the pane.
     return (links
-            | "Panes" >> beam.WindowInto(window.FixedWindows(self.period_s))
+            | "Panes" >> self._window_into(window.FixedWindows(self.period_s))
             | "PaneComponents" >> beam.CombineGlobally(
                 ComponentsCombineFn()).without_defaults()
-            | "SlidingWindows" >> beam.WindowInto(sliding)
+            | "KeyByPane" >> beam.ParDo(_KeyByPane())
+            | "SlidingWindows" >> self._window_into(sliding)
             | "MergePanes" >> beam.CombineGlobally(
                 MergeForestsCombineFn()).without_defaults())
+
+
+class _KeyByPane(beam.DoFn):
+  def process(self, forest, pane=beam.DoFn.WindowParam):
+    yield pane.start.micros, forest

@@ -1,0 +1,197 @@
+"""The mock firehose: replays GitHub Archive files into a Kafka topic at a set rate.
+
+Each event goes as the nested BigQuery export record in Avro single-object encoding
+(io/kafka_codec.py), keyed by actor login, with confluent-kafka. Every second each producer
+also sends a heartbeat to every partition with the event time it has reached, so that a
+partition that gets no events still lets the consumer's watermark advance.
+"""
+import multiprocessing
+import sys
+import time
+import zlib
+
+from confluent_kafka import KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from pulse.io.archives import read_records
+from pulse.io.bigquery_export import to_nested
+from pulse.io.kafka_codec import (SCHEMA_HEADER, SCHEMA_NAME, encode_event,
+                                  heartbeat_headers)
+
+HEARTBEAT_EVERY_S = 1.0
+
+
+class Settings:
+  """What one replay does; see firehose/cli.py for the meaning of each."""
+  def __init__(self, inputs, bootstrap_servers, topic, rate=1000.0, producers=1,
+               speedup=0.0, loop=False, partitions=4, max_events=0, quiet=False):
+    self.inputs = list(inputs)
+    self.bootstrap_servers = bootstrap_servers
+    self.topic = topic
+    self.rate = float(rate)
+    self.producers = max(1, int(producers))
+    self.speedup = float(speedup)
+    self.loop = loop
+    self.partitions = partitions
+    self.max_events = max_events
+    self.quiet = quiet
+
+
+def ensure_topic(bootstrap_servers, topic, partitions):
+  """Create the topic if it does not exist; return its partition count."""
+  admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+  metadata = admin.list_topics(timeout=30)
+  if topic not in metadata.topics:
+    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions,
+                                            replication_factor=1)])
+    try:
+      futures[topic].result(30)
+    except KafkaException as error:
+      if "TOPIC_ALREADY_EXISTS" not in str(error):
+        raise
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+      topics = admin.list_topics(topic, timeout=10).topics
+      if topic in topics and topics[topic].partitions and topics[topic].error is None:
+        break
+      time.sleep(0.2)
+  return len(admin.list_topics(topic, timeout=10).topics[topic].partitions)
+
+
+def producer_share(actor, producer, producers):
+  """Producer k sends the events of the actors that hash to k, so per-actor order holds."""
+  return zlib.crc32(actor.encode()) % producers == producer
+
+
+def _events(settings, producer, stats):
+  """(key, value, event_time_ms) of this producer's share, pass after pass with --loop
+  (each pass shifted in event time by the span of the input, ids suffixed ~pass)."""
+  span, pass_number = None, 0
+  while True:
+    first = last = None
+    for item in read_records(settings.inputs):
+      if item[0] != "record":
+        stats["unreadable"] += 1
+        continue
+      try:
+        record = to_nested(item[1])
+      except (ValueError, AttributeError, TypeError):
+        stats["unreadable"] += 1
+        continue
+      actor = (record["actor"] or {}).get("login") or ""
+      if not producer_share(actor, producer, settings.producers):
+        continue
+      micros = record["created_at"]
+      first = micros if first is None else min(first, micros)
+      last = micros if last is None else max(last, micros)
+      if pass_number:
+        record["created_at"] = micros + pass_number * span
+        record["id"] = f"{record['id']}~{pass_number}"
+      yield actor.encode(), encode_event(record), record["created_at"] // 1000
+    if not settings.loop or first is None:
+      return
+    if span is None:
+      span = (last - first) // 3_600_000_000 * 3_600_000_000 + 3_600_000_000
+    pass_number += 1
+
+
+def replay(settings, producer=0, report=None):
+  """Run one producer; returns its counters. report(stats) is called about every second."""
+  stats = {"sent": 0, "delivered": 0, "failed": 0, "unreadable": 0, "errors": []}
+
+  def delivered(error, message):
+    if error is None:
+      stats["delivered"] += 1
+    else:
+      stats["failed"] += 1
+      if len(stats["errors"]) < 5:
+        stats["errors"].append(str(error))
+
+  kafka = Producer({"bootstrap.servers": settings.bootstrap_servers,
+                    "enable.idempotence": True, "linger.ms": 20,
+                    "compression.type": "lz4", "message.timeout.ms": 120_000})
+  partitions = len(kafka.list_topics(settings.topic, timeout=30)
+                   .topics[settings.topic].partitions)
+  rate = settings.rate / settings.producers
+  headers = [(SCHEMA_HEADER, SCHEMA_NAME.encode())]
+  started = time.monotonic()
+  next_beat = started + HEARTBEAT_EVERY_S
+  first_time = None
+  event_time = 0
+  for key, value, event_time in _events(settings, producer, stats):
+    if settings.max_events and stats["sent"] >= -(-settings.max_events // settings.producers):
+      break
+    first_time = event_time if first_time is None else first_time
+    due = started + max(stats["sent"] / rate if rate > 0 else 0.0,
+                        (event_time - first_time) / 1000 / settings.speedup
+                        if settings.speedup > 0 else 0.0)
+    while True:
+      now = time.monotonic()
+      if now >= next_beat:
+        for partition in range(partitions):
+          kafka.produce(settings.topic, b"", partition=partition,
+                        headers=heartbeat_headers(event_time))
+        next_beat = now + HEARTBEAT_EVERY_S
+        if report:
+          report(stats, now - started)
+      if now >= due:
+        break
+      kafka.poll(min(due - now, 0.05))
+    while True:
+      try:
+        kafka.produce(settings.topic, value, key=key, headers=headers,
+                      on_delivery=delivered)
+        break
+      except BufferError:        # local queue full: let deliveries drain
+        kafka.poll(0.05)
+    stats["sent"] += 1
+    kafka.poll(0)
+  for partition in range(partitions):   # a last heartbeat past the final event
+    kafka.produce(settings.topic, b"", partition=partition,
+                  headers=heartbeat_headers(event_time + 1))
+  remaining = kafka.flush(120)
+  if remaining:
+    stats["failed"] += remaining
+    stats["errors"].append(f"{remaining} messages still undelivered after 120 s")
+  stats["seconds"] = time.monotonic() - started
+  return stats
+
+
+def _worker(settings, producer, queue):
+  try:
+    queue.put(replay(settings, producer))
+  except Exception as error:            # reported by the parent, not lost with the child
+    queue.put({"sent": 0, "delivered": 0, "failed": 0, "unreadable": 0,
+               "errors": [f"producer {producer}: {type(error).__name__}: {error}"],
+               "seconds": 0.0})
+
+
+def run(settings, out=sys.stderr):
+  """Replay with settings.producers processes; returns the summed counters."""
+  ensure_topic(settings.bootstrap_servers, settings.topic, settings.partitions)
+
+  def progress(stats, seconds):
+    if not settings.quiet:
+      print(f"firehose: {stats['sent']:,} sent, {stats['delivered']:,} delivered, "
+            f"{stats['failed']:,} failed, {stats['sent'] / seconds:,.0f} events/s"
+            + (f" per producer" if settings.producers > 1 else ""), file=out, flush=True)
+
+  if settings.producers == 1:
+    results = [replay(settings, 0, progress)]
+  else:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    workers = [context.Process(target=_worker, args=(settings, k, queue))
+               for k in range(settings.producers)]
+    for worker in workers:
+      worker.start()
+    results = [queue.get() for _ in workers]
+    for worker in workers:
+      worker.join()
+  total = {key: sum(r[key] for r in results)
+           for key in ("sent", "delivered", "failed", "unreadable")}
+  total["errors"] = [e for r in results for e in r["errors"]]
+  total["seconds"] = max(r["seconds"] for r in results)
+  total["events_per_second"] = (total["delivered"] / total["seconds"]
+                                if total["seconds"] else 0.0)
+  return total
