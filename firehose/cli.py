@@ -21,8 +21,8 @@ def main(argv):
                       help="target events/s over all producers; 0 = as fast as possible "
                            "(default 1000)")
   parser.add_argument("--producers", type=int, default=1,
-                      help="producer processes; each takes the actors that hash to it, so "
-                           "per-actor order holds (default 1)")
+                      help="producer processes; producer k of K sends every K-th event, so "
+                           "all move through event time together (default 1)")
   parser.add_argument("--speedup", type=float, default=0.0,
                       help="also pace by event time, X times faster than it happened "
                            "(3600 replays an hour in a second); 0 = pace by --rate only. "
@@ -34,13 +34,17 @@ def main(argv):
                       help="partitions of the topic if it is created (default 4)")
   parser.add_argument("--max_events", type=int, default=0,
                       help="stop after this many events (0 = no limit)")
+  parser.add_argument("--no_close", action="store_true",
+                      help="do not close the replayed time at the end (by default a last "
+                           "heartbeat a day past the final event lets streaming consumers "
+                           "fire every window; never sent with --loop)")
   parser.add_argument("--quiet", action="store_true", help="no progress lines")
   args = parser.parse_args(argv)
   settings = Settings(
       [p.strip() for arg in args.input for p in arg.split(",") if p.strip()],
       args.bootstrap_servers, args.topic, rate=args.rate, producers=args.producers,
       speedup=args.speedup, loop=args.loop, partitions=args.partitions,
-      max_events=args.max_events, quiet=args.quiet)
+      max_events=args.max_events, quiet=args.quiet, close=not args.no_close)
   total = run(settings)
   print(f"firehose: {total['delivered']:,} events delivered to {args.topic} in "
         f"{total['seconds']:.1f} s ({total['events_per_second']:,.0f} events/s), "

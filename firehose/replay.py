@@ -3,7 +3,9 @@
 Each event goes as the nested BigQuery export record in Avro single-object encoding
 (io/kafka_codec.py), keyed by actor login, with confluent-kafka. Every second each producer
 also sends a heartbeat to every partition with the event time it has reached, so that a
-partition that gets no events still lets the consumer's watermark advance.
+partition that gets no events still lets the consumer's watermark advance. At the end of a
+replay (not with --loop) one heartbeat a day past the last event closes the replayed time,
+so a streaming consumer fires every window of it.
 """
 import multiprocessing
 import sys
@@ -19,12 +21,14 @@ from pulse.io.kafka_codec import (SCHEMA_HEADER, SCHEMA_NAME, encode_event,
                                   heartbeat_headers)
 
 HEARTBEAT_EVERY_S = 1.0
+CLOSE_AFTER_MS = 24 * 3_600_000
 
 
 class Settings:
   """What one replay does; see firehose/cli.py for the meaning of each."""
   def __init__(self, inputs, bootstrap_servers, topic, rate=1000.0, producers=1,
-               speedup=0.0, loop=False, partitions=4, max_events=0, quiet=False):
+               speedup=0.0, loop=False, partitions=4, max_events=0, quiet=False,
+               close=True):
     self.inputs = list(inputs)
     self.bootstrap_servers = bootstrap_servers
     self.topic = topic
@@ -35,6 +39,7 @@ class Settings:
     self.partitions = partitions
     self.max_events = max_events
     self.quiet = quiet
+    self.close = close and not loop
 
 
 def ensure_topic(bootstrap_servers, topic, partitions):
@@ -58,18 +63,17 @@ def ensure_topic(bootstrap_servers, topic, partitions):
   return len(admin.list_topics(topic, timeout=10).topics[topic].partitions)
 
 
-def producer_share(actor, producer, producers):
-  """Producer k sends the events of the actors that hash to k, so per-actor order holds."""
-  return zlib.crc32(actor.encode()) % producers == producer
-
-
 def _events(settings, producer, stats):
   """(key, value, event_time_ms) of this producer's share, pass after pass with --loop
-  (each pass shifted in event time by the span of the input, ids suffixed ~pass)."""
+  (each pass shifted in event time by the span of the input, ids suffixed ~pass).
+  Producer k of K takes every K-th event, so all producers move through event time
+  together and none runs ahead of the others' watermark."""
   span, pass_number = None, 0
   while True:
     first = last = None
-    for item in read_records(settings.inputs):
+    for index, item in enumerate(read_records(settings.inputs)):
+      if index % settings.producers != producer:
+        continue
       if item[0] != "record":
         stats["unreadable"] += 1
         continue
@@ -79,8 +83,6 @@ def _events(settings, producer, stats):
         stats["unreadable"] += 1
         continue
       actor = (record["actor"] or {}).get("login") or ""
-      if not producer_share(actor, producer, settings.producers):
-        continue
       micros = record["created_at"]
       first = micros if first is None else min(first, micros)
       last = micros if last is None else max(last, micros)
@@ -97,7 +99,8 @@ def _events(settings, producer, stats):
 
 def replay(settings, producer=0, report=None):
   """Run one producer; returns its counters. report(stats) is called about every second."""
-  stats = {"sent": 0, "delivered": 0, "failed": 0, "unreadable": 0, "errors": []}
+  stats = {"sent": 0, "delivered": 0, "failed": 0, "unreadable": 0, "errors": [],
+           "last_event_ms": None}
 
   def delivered(error, message):
     if error is None:
@@ -145,10 +148,8 @@ def replay(settings, producer=0, report=None):
       except BufferError:        # local queue full: let deliveries drain
         kafka.poll(0.05)
     stats["sent"] += 1
+    stats["last_event_ms"] = max(stats["last_event_ms"] or event_time, event_time)
     kafka.poll(0)
-  for partition in range(partitions):   # a last heartbeat past the final event
-    kafka.produce(settings.topic, b"", partition=partition,
-                  headers=heartbeat_headers(event_time + 1))
   remaining = kafka.flush(120)
   if remaining:
     stats["failed"] += remaining
@@ -163,7 +164,19 @@ def _worker(settings, producer, queue):
   except Exception as error:            # reported by the parent, not lost with the child
     queue.put({"sent": 0, "delivered": 0, "failed": 0, "unreadable": 0,
                "errors": [f"producer {producer}: {type(error).__name__}: {error}"],
-               "seconds": 0.0})
+               "seconds": 0.0, "last_event_ms": None})
+
+
+def close_replay(settings, last_event_ms):
+  """Heartbeat past the replayed time to every partition, once all producers are done."""
+  kafka = Producer({"bootstrap.servers": settings.bootstrap_servers})
+  partitions = len(kafka.list_topics(settings.topic, timeout=30)
+                   .topics[settings.topic].partitions)
+  for partition in range(partitions):
+    kafka.produce(settings.topic, b"", partition=partition,
+                  headers=heartbeat_headers(last_event_ms + CLOSE_AFTER_MS))
+  if kafka.flush(60):
+    raise RuntimeError("the closing heartbeat was not delivered within 60 s")
 
 
 def run(settings, out=sys.stderr):
@@ -191,6 +204,9 @@ def run(settings, out=sys.stderr):
   total = {key: sum(r[key] for r in results)
            for key in ("sent", "delivered", "failed", "unreadable")}
   total["errors"] = [e for r in results for e in r["errors"]]
+  last = [r["last_event_ms"] for r in results if r["last_event_ms"] is not None]
+  if settings.close and last:
+    close_replay(settings, max(last))
   total["seconds"] = max(r["seconds"] for r in results)
   total["events_per_second"] = (total["delivered"] / total["seconds"]
                                 if total["seconds"] else 0.0)

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sqlite3
+import time
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -20,24 +21,32 @@ class SQLiteFrameStore:
     self.path = path
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    self.db = sqlite3.connect(path, timeout=timeout_s)
+    # Beam may call a DoFn's setup, bundles and teardown on different threads.
+    self.db = sqlite3.connect(path, timeout=timeout_s, check_same_thread=False)
     self.db.execute("PRAGMA journal_mode=WAL")
     self.db.execute(
         "CREATE TABLE IF NOT EXISTS frames (id TEXT PRIMARY KEY, window_start INTEGER "
-        "NOT NULL, window_end INTEGER NOT NULL, frame TEXT NOT NULL)")
+        "NOT NULL, window_end INTEGER NOT NULL, frame TEXT NOT NULL, "
+        "stored_at INTEGER NOT NULL)")   # wall-clock ms of the last write: for latency
     self.db.execute(
         "CREATE INDEX IF NOT EXISTS frames_by_start ON frames (window_start)")
     self.db.commit()
 
   def write(self, frames):
+    now = int(time.time() * 1000)
     rows = [(f["id"], f["window_start"], f["window_end"],
-             json.dumps(f, ensure_ascii=False)) for f in frames]
+             json.dumps(f, ensure_ascii=False), now) for f in frames]
     with self.db:
       self.db.executemany(
-          "INSERT INTO frames (id, window_start, window_end, frame) VALUES (?, ?, ?, ?) "
-          "ON CONFLICT(id) DO UPDATE SET window_start=excluded.window_start, "
-          "window_end=excluded.window_end, frame=excluded.frame", rows)
+          "INSERT INTO frames (id, window_start, window_end, frame, stored_at) "
+          "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+          "window_start=excluded.window_start, window_end=excluded.window_end, "
+          "frame=excluded.frame, stored_at=excluded.stored_at", rows)
     return len(rows)
+
+  def stored_at(self):
+    """{frame id: wall-clock ms of its last write}."""
+    return dict(self.db.execute("SELECT id, stored_at FROM frames"))
 
   def frames(self):
     """Every stored frame, ordered by window_start (then window_end)."""

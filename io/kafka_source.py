@@ -4,10 +4,14 @@ with confluent-kafka.
 - Start: earliest, latest, or the consumer group's committed offsets (the default; earliest
   where the group has none). Stop: never (unbounded, for streaming) or at the end offsets
   seen at start (bounded: a batch run over what the topic holds).
-- Event time is each event's created_at. The watermark of a partition is the latest event
-  time it has seen (heartbeats from the firehose count, so an idle partition advances)
-  minus --kafka_max_out_of_order_s. An event whose windows would all be closed, given the
-  allowed lateness, is sent to the dead letter as late, never dropped silently.
+- Event time is each event's created_at. A partition's clock is the latest event time it
+  has seen (heartbeats from the firehose count, so an idle partition advances); every
+  reader publishes as its watermark the minimum of all the partitions' clocks it knows
+  of, minus --kafka_max_out_of_order_s. (Prism takes a stage's watermark from whichever
+  bundle finished last, not the minimum over partitions, so each reader must publish the
+  minimum itself; on other runners this is merely conservative.) An event whose windows
+  would all be closed, given the allowed lateness, goes to the dead letter as late, never
+  dropped silently.
 - Offsets are committed only from a bundle finalizer, after the runner has made the bundle
   durable, and only up to what the frame store already holds: the committed offset of a
   partition is its first record that a window not yet stored may need, and its metadata
@@ -19,12 +23,13 @@ import logging
 import sys
 import threading
 import time
+import uuid
 
 import apache_beam as beam
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.metrics import Metrics
-from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
+from apache_beam.utils.timestamp import MAX_TIMESTAMP, MIN_TIMESTAMP, Duration, Timestamp
 
 from pulse.io.kafka_codec import NotAnEvent, decode_event, heartbeat_time
 from pulse.transforms.dead_letters import DEAD, dead_letter
@@ -33,6 +38,7 @@ LOG = logging.getLogger(__name__)
 EARLIEST, LATEST, COMMITTED = "earliest", "latest", "committed"
 NEVER, END = "never", "end"
 UNBOUNDED = sys.maxsize
+MAX_WATERMARK_MS = MAX_TIMESTAMP.micros // 1000
 
 
 class KafkaSpec:
@@ -91,8 +97,8 @@ def plan(spec):
     partitions = sorted(meta.partitions)
     committed = {}
     if spec.start == COMMITTED:
-      for tp in consumer.committed([TopicPartition(spec.topic, p) for p in partitions],
-                                   timeout=30):
+      for tp in _retrying(lambda: consumer.committed(
+          [TopicPartition(spec.topic, p) for p in partitions], timeout=30)):
         if tp.offset >= 0:
           committed[tp.partition] = tp
     ranges, resume = [], None
@@ -111,6 +117,25 @@ def plan(spec):
     consumer.close()
 
 
+def _retrying(call, seconds=60):
+  """call() again while Kafka answers with a retriable error (a coordinator still loading
+  after a broker start, a leader election), for at most `seconds`."""
+  from confluent_kafka import KafkaError, KafkaException
+  coordinator = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                 KafkaError.COORDINATOR_NOT_AVAILABLE}
+  deadline = time.monotonic() + seconds
+  while True:
+    try:
+      return call()
+    except KafkaException as error:
+      kafka_error = error.args[0]
+      retriable = kafka_error.retriable() or kafka_error.code() in coordinator
+      if not retriable or time.monotonic() > deadline:
+        raise
+      LOG.info("Kafka: %s; retrying", error.args[0].str())
+      time.sleep(0.5)
+
+
 class _History:
   """Per partition, the (offset, event time) of records read but not yet committed past, so
   a finalizer can find the first offset a window not yet stored may need."""
@@ -119,6 +144,7 @@ class _History:
     self.records = collections.deque()
     self.position = start         # next offset to read
     self.committed = start        # what this worker last committed (or started from)
+    self.newest = None            # the newest event time read
 
   def safe_offset(self, resume_ms):
     for offset, event_ms in self.records:
@@ -131,8 +157,60 @@ class _History:
       self.records.popleft()
 
 
-_HISTORIES = {}                   # (bootstrap, topic, partition) -> _History, per worker
+_HISTORIES = {}                   # (run id, partition) -> _History, per worker process
 _HISTORIES_LOCK = threading.Lock()
+
+
+class _Clocks:
+  """The newest event time of each partition of one run whose bundle the runner has
+  committed (set from bundle finalizers), shared by the readers in this worker process.
+  Only committed clocks may lift another partition's watermark: an event still in an
+  unfinished bundle is not yet downstream, and a watermark published past it would make
+  the runner drop it as late."""
+  _runs = {}
+  _lock = threading.Lock()
+
+  def __init__(self, run_id, partitions, max_out_of_order_ms):
+    with self._lock:
+      self.committed = self._runs.setdefault(run_id, {})
+    self.partitions = partitions
+    self.max_out_of_order_ms = max_out_of_order_ms
+
+  def commit(self, partition, newest_ms):
+    with self._lock:
+      self.committed[partition] = max(self.committed.get(partition, newest_ms), newest_ms)
+
+  def watermark_ms(self, partition, own_newest_ms):
+    """What a reader of `partition`, having read up to own_newest_ms, may publish: the
+    oldest clock over all partitions, less the out-of-order allowance; -inf until every
+    other partition has committed something."""
+    with self._lock:
+      others = [self.committed.get(p) for p in self.partitions if p != partition]
+    if own_newest_ms is None or None in others:
+      return -sys.maxsize
+    oldest = min([own_newest_ms] + others)
+    return oldest if oldest == sys.maxsize else oldest - self.max_out_of_order_ms
+
+
+class _HeldWatermark(beam.transforms.core.WatermarkEstimatorProvider):
+  """A manual watermark that starts at the beginning of time. (Left unset, a partition
+  that has read nothing yet does not hold the watermark back on Prism, and the windows of
+  the partitions that have fire before its events arrive.)"""
+  def initial_estimator_state(self, element, restriction):
+    return MIN_TIMESTAMP
+
+  def create_watermark_estimator(self, state):
+    return ManualWatermarkEstimator(state)
+
+
+class _CheckpointOnlyTracker(OffsetRestrictionTracker):
+  """Only checkpoints (fraction 0, from defer_remainder) split a partition's offsets.
+  Prism asks a slow bundle for a fraction-0.5 split; over [n, 2**63) that would start a
+  second reader near offset 2**62, so such splits are refused (Prism then stops asking)."""
+  def try_split(self, fraction_of_remainder):
+    if fraction_of_remainder > 0:
+      return None
+    return super().try_split(fraction_of_remainder)
 
 
 class _PartitionRestrictions(beam.transforms.core.RestrictionProvider):
@@ -141,7 +219,7 @@ class _PartitionRestrictions(beam.transforms.core.RestrictionProvider):
     return OffsetRange(start, stop)
 
   def create_tracker(self, restriction):
-    return OffsetRestrictionTracker(restriction)
+    return _CheckpointOnlyTracker(restriction)
 
   def restriction_size(self, element, restriction):
     return min(restriction.size(), 1 << 30)
@@ -153,8 +231,9 @@ class _PartitionRestrictions(beam.transforms.core.RestrictionProvider):
 class _ReadPartitionFn(beam.DoFn):
   """(partition, start, stop) -> timestamped raw records (nested export dicts) and dead
   letters. Bounded per element; _ReadUnboundedPartitionFn is the streaming form."""
-  def __init__(self, spec, windowing, sink_uri):
+  def __init__(self, spec, windowing, sink_uri, partitions, run_id):
     self.spec, self.windowing, self.sink_uri = spec, windowing, sink_uri
+    self.partitions, self.run_id = partitions, run_id
     self.read = Metrics.counter("pulse", "events_read")
     self.bad = Metrics.counter("pulse", "dead_letter_decode")
     self.late = Metrics.counter("pulse", "dead_letter_late")
@@ -163,6 +242,7 @@ class _ReadPartitionFn(beam.DoFn):
   def setup(self):
     from confluent_kafka import Consumer
     self.consumer = Consumer(self.spec.consumer_config())
+    self.clocks = _Clocks(self.run_id, self.partitions, self.spec.max_out_of_order_ms)
     self.assigned = None          # (partition, next offset) the consumer is positioned at
 
   def teardown(self):
@@ -175,7 +255,7 @@ class _ReadPartitionFn(beam.DoFn):
     self.assigned = [partition, offset]
 
   def _history(self, partition, start):
-    key = (self.spec.bootstrap, self.spec.topic, partition)
+    key = (self.run_id, partition)
     with _HISTORIES_LOCK:
       history = _HISTORIES.get(key)
       if history is None or history.position != start:
@@ -185,8 +265,7 @@ class _ReadPartitionFn(beam.DoFn):
   # The finalizer comes first: Beam passes it by position and the other two by name.
   def process(self, element, finalizer=beam.DoFn.BundleFinalizerParam,
               tracker=beam.DoFn.RestrictionParam(_PartitionRestrictions()),
-              estimator=beam.DoFn.WatermarkEstimatorParam(
-                  ManualWatermarkEstimator.default_provider())):
+              estimator=beam.DoFn.WatermarkEstimatorParam(_HeldWatermark())):
     yield from self._read_batch(element[0], finalizer, tracker, estimator)
 
   def _read_batch(self, partition, finalizer, tracker, estimator):
@@ -196,39 +275,45 @@ class _ReadPartitionFn(beam.DoFn):
       return                         # an empty partition, or nothing left
     history = self._history(partition, restriction.start)
     self._position(partition, restriction.start)
-    items = [self._parse(m, partition) for m in self.consumer.consume(
-        self.spec.poll_records, self.spec.poll_seconds) if m.error() is None]
-    # Events are judged against the watermark already published (the one before this
-    # batch); the batch then moves it on.
-    watermark = estimator.current_watermark()
-    watermark_ms = (watermark.micros // 1000 if watermark and watermark > MIN_TIMESTAMP
-                    else -sys.maxsize)
-    newest = max((item[2] for item in items if item[2] is not None), default=None)
+    messages = [m for m in self.consumer.consume(self.spec.poll_records,
+                                                 self.spec.poll_seconds)
+                if m.error() is None and m.partition() == partition]
+    if messages:   # where the consumer now is, whatever part of the batch gets claimed
+      self.assigned = [partition, messages[-1].offset() + 1]
+    items = [self._parse(m, partition) for m in messages]
+    # Events are judged against this partition's own clock before the batch: no reader
+    # can have published a watermark past it (see _Clocks).
+    late_before_ms = (history.newest - self.spec.max_out_of_order_ms
+                      if history.newest is not None else -sys.maxsize)
     claimed = True
-    LOG.debug("partition %d: %s, %d messages", partition, restriction, len(items))
     for offset, record, event_ms, source in items:
       if not tracker.try_claim(offset):
         claimed = False              # past a bounded stop, or split off
         break
-      history.position = self.assigned[1] = offset + 1
-      if event_ms is not None:
-        history.records.append((offset, event_ms))
-      if isinstance(record, str):                 # the reason it is not an event
-        self.bad.inc()
+      history.position = offset + 1
+      if event_ms is None:
+        self.bad.inc()                            # record holds the reason
         yield dead_letter("decode", record, source[1], source=source[0])
-      elif record is not None and self.windowing.is_late(event_ms, watermark_ms):
+        continue
+      history.records.append((offset, event_ms))
+      history.newest = max(history.newest or event_ms, event_ms)
+      if record is None:                          # a heartbeat
+        continue
+      if self.windowing.is_late(event_ms, late_before_ms):
         self.late.inc()
         yield dead_letter("late", f"event time {event_ms} ms is behind the watermark "
-                                  f"{watermark_ms} ms beyond the allowed lateness", record,
-                          source=source[0])
-      elif record is not None:
+                                  f"{late_before_ms} ms beyond the allowed lateness",
+                          record, source=source[0])
+      else:
         self.read.inc()
         yield beam.window.TimestampedValue(record, Timestamp(micros=record["created_at"]))
-    if newest is not None:
-      new = Timestamp(micros=(newest - self.spec.max_out_of_order_ms) * 1000)
-      if watermark is None or new > watermark:
-        estimator.set_watermark(new)
-    finalizer.register(lambda: self._commit(partition, history))
+    newest = sys.maxsize if history.position >= restriction.stop else history.newest
+    watermark_ms = self.clocks.watermark_ms(partition, newest)
+    if watermark_ms > -sys.maxsize:
+      watermark = Timestamp(micros=min(watermark_ms, MAX_WATERMARK_MS) * 1000)
+      if watermark > estimator.current_watermark():
+        estimator.set_watermark(watermark)
+    finalizer.register(lambda: self._finalize(partition, history, newest))
     if claimed and history.position < restriction.stop:
       tracker.defer_remainder(Duration(seconds=0 if items else 0.2))
 
@@ -248,8 +333,14 @@ class _ReadPartitionFn(beam.DoFn):
     except (TypeError, KeyError):
       return offset, "event without created_at", None, source
 
+  def _finalize(self, partition, history, newest):
+    """Bundle finalizer: the runner holds this bundle's output now."""
+    if newest is not None:
+      self.clocks.commit(partition, newest)
+    self._commit(partition, history)
+
   def _commit(self, partition, history):
-    """Bundle finalizer: commit up to what the frame store holds."""
+    """Commit offsets up to what the frame store holds."""
     from confluent_kafka import TopicPartition
     from pulse.io.frame_store import open_store
     store = open_store(self.sink_uri)
@@ -276,8 +367,7 @@ class _ReadUnboundedPartitionFn(_ReadPartitionFn):
   # The finalizer comes first: Beam passes it by position and the other two by name.
   def process(self, element, finalizer=beam.DoFn.BundleFinalizerParam,
               tracker=beam.DoFn.RestrictionParam(_PartitionRestrictions()),
-              estimator=beam.DoFn.WatermarkEstimatorParam(
-                  ManualWatermarkEstimator.default_provider())):
+              estimator=beam.DoFn.WatermarkEstimatorParam(_HeldWatermark())):
     yield from super().process(element, finalizer, tracker, estimator)
 
 
@@ -290,7 +380,8 @@ class ReadKafkaEvents(beam.PTransform):
 
   def expand(self, pbegin):
     fn = (_ReadUnboundedPartitionFn if self.spec.stop == NEVER else _ReadPartitionFn)(
-        self.spec, self.windowing, self.sink_uri)
+        self.spec, self.windowing, self.sink_uri, [p for p, _, _ in self.ranges],
+        uuid.uuid4().hex)
     return (pbegin
             | "Partitions" >> beam.Create(self.ranges)
             | "ReadPartitions" >> beam.ParDo(fn).with_outputs(DEAD, main="records"))

@@ -76,11 +76,10 @@ class _FrameFn(beam.DoFn):
     self.min_cluster_size = min_cluster_size
     self.max_clusters = max_clusters
     self.frames = Metrics.counter("pulse", "frames")
-    self.largest = Metrics.distribution("pulse", "largest_cluster")
+    self.updates = Metrics.counter("pulse", "frames_updated_late")
 
-  def process(self, forest, window=beam.DoFn.WindowParam):
+  def process(self, forest, window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
     frame = build_frame(forest, window.start.micros // 1000, window.end.micros // 1000,
                         self.min_cluster_size, self.max_clusters)
-    self.frames.inc()
-    self.largest.update(frame["clusters"][0]["size"] if frame["clusters"] else 0)
+    (self.frames if pane.is_first else self.updates).inc()
     yield frame

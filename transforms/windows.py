@@ -28,6 +28,8 @@ class WindowedComponents(beam.PTransform):
     self.allowed_lateness_s = allowed_lateness_s
 
   def _window_into(self, windowfn):
+    if not self.allowed_lateness_s:
+      return beam.WindowInto(windowfn)   # one pane per window, at the watermark
     return beam.WindowInto(
         windowfn, trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
         accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
