@@ -28,6 +28,10 @@ class SQLiteFrameStore:
         "CREATE TABLE IF NOT EXISTS frames (id TEXT PRIMARY KEY, window_start INTEGER "
         "NOT NULL, window_end INTEGER NOT NULL, frame TEXT NOT NULL, "
         "stored_at INTEGER NOT NULL)")   # wall-clock ms of the last write: for latency
+    columns = [row[1] for row in self.db.execute("PRAGMA table_info(frames)")]
+    if "stored_at" not in columns:          # a store written before stored_at existed
+      self.db.execute(
+          "ALTER TABLE frames ADD COLUMN stored_at INTEGER NOT NULL DEFAULT 0")
     self.db.execute(
         "CREATE INDEX IF NOT EXISTS frames_by_start ON frames (window_start)")
     self.db.commit()
@@ -101,6 +105,10 @@ class _WriteFramesFn(beam.DoFn):
   def finish_bundle(self):
     if self.batch:
       self.written.inc(self.store.write(self.batch))
+      latest = max(self.batch, key=lambda f: f["window_end"])
+      LOG.info("stored %d frame(s), latest %s: %d edges, largest cluster %d",
+               len(self.batch), latest["id"], latest["edges"],
+               latest["clusters"][0]["size"] if latest["clusters"] else 0)
       self.batch = []
 
   def teardown(self):

@@ -243,10 +243,12 @@ class _ReadPartitionFn(beam.DoFn):
     from confluent_kafka import Consumer
     self.consumer = Consumer(self.spec.consumer_config())
     self.clocks = _Clocks(self.run_id, self.partitions, self.spec.max_out_of_order_ms)
+    self.lock = threading.Lock()
     self.assigned = None          # (partition, next offset) the consumer is positioned at
 
   def teardown(self):
-    self.consumer.close()
+    with self.lock:      # a cancelled job may tear down while a batch is still read
+      self.consumer.close()
 
   def _position(self, partition, offset):
     from confluent_kafka import TopicPartition
@@ -274,10 +276,11 @@ class _ReadPartitionFn(beam.DoFn):
     if restriction.start >= restriction.stop:
       return                         # an empty partition, or nothing left
     history = self._history(partition, restriction.start)
-    self._position(partition, restriction.start)
-    messages = [m for m in self.consumer.consume(self.spec.poll_records,
-                                                 self.spec.poll_seconds)
-                if m.error() is None and m.partition() == partition]
+    with self.lock:
+      self._position(partition, restriction.start)
+      messages = [m for m in self.consumer.consume(self.spec.poll_records,
+                                                   self.spec.poll_seconds)
+                  if m.error() is None and m.partition() == partition]
     if messages:   # where the consumer now is, whatever part of the batch gets claimed
       self.assigned = [partition, messages[-1].offset() + 1]
     items = [self._parse(m, partition) for m in messages]

@@ -3,10 +3,12 @@ import argparse
 import json
 import logging
 import sys
+import threading
 import time
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.runner import PipelineState
 
 from pulse.io.bigquery_export import convert
 from pulse.io.frame_store import open_store
@@ -17,6 +19,7 @@ from pulse.schemas import FLAT, NESTED
 from pulse.transforms.edges import NO_EDGE_REASONS
 
 LOG = logging.getLogger("pulse")
+DEAD_LETTER_STAGES = ("decode", "late", "normalise", "edges")
 
 RUN_HELP = """\
 Beam flags go beside these, e.g. --runner (default here: FnApiRunner, the engine of the
@@ -47,14 +50,58 @@ def _counter(results, name):
   return sum(r.committed or 0 for r in results["counters"] if r.key.metric.name == name)
 
 
-def summarise(result, options):
+def _metrics(result):
+  if hasattr(result, "_job_service"):
+    result._metrics = None   # a portable result keeps its first answer: ask again
+  try:
+    return result.metrics().query()
+  except Exception as error:     # the runner is gone
+    LOG.warning("no metrics from the runner: %s", error)
+    return None
+
+
+def _follow(result, streaming, every_s=10):
+  """Wait for the run to end (or Ctrl-C), logging progress on streaming runs; returns the
+  last metrics seen (Ctrl-C may stop a local runner before it can be asked again)."""
+  outcome = {}
+
+  def wait():
+    try:
+      result.wait_until_finish()
+    except Exception as error:     # re-raised below, in the main thread
+      outcome["error"] = error
+
+  waiter = threading.Thread(target=wait, name="pulse-wait", daemon=True)
+  waiter.start()
+  last = None
+  try:
+    while waiter.is_alive():
+      waiter.join(every_s)
+      if streaming and waiter.is_alive():
+        last = _metrics(result) or last
+        if last:
+          LOG.info("so far: %d events read, %d edges, %d frames stored, %d dead letters",
+                   _counter(last, "events_read"), _counter(last, "edges"),
+                   _counter(last, "frames_written"),
+                   sum(_counter(last, "dead_letter_" + s) for s in DEAD_LETTER_STAGES))
+  except KeyboardInterrupt:
+    LOG.info("stopping the pipeline")
+    try:
+      result.cancel()
+    except Exception as error:   # Ctrl-C reached the runner's process too
+      LOG.info("the runner had already stopped (%s)", error)
+    return _metrics(result) or last or {"counters": []}
+  if "error" in outcome:
+    raise outcome["error"]
+  return _metrics(result) or last or {"counters": []}
+
+
+def summarise(results, options):
   """A dict of what the run did, from its metrics and its store."""
-  results = result.metrics().query()
   read = _counter(results, "events_read")
   edges = _counter(results, "edges")
   no_edge = {reason: _counter(results, "no_edge_" + reason) for reason in NO_EDGE_REASONS}
-  dead = {stage: _counter(results, "dead_letter_" + stage)
-          for stage in ("decode", "normalise", "edges")}
+  dead = {stage: _counter(results, "dead_letter_" + stage) for stage in DEAD_LETTER_STAGES}
   events = _counter(results, "events_normalised")
   summary = {
       "events_read": read,
@@ -90,12 +137,16 @@ def run(argv):
   options = pipeline_options(argv)
   check_credentials(options.view_as(PulseOptions).input_patterns(), options)
   started = time.monotonic()
-  LOG.info("building the pipeline")
-  with beam.Pipeline(options=options) as pipeline:
-    graph.build(pipeline, options)
-  result = pipeline.result if hasattr(pipeline, "result") else None
+  pipeline = beam.Pipeline(options=options)
+  graph.build(pipeline, options)
+  runner = options.view_as(StandardOptions).runner
+  LOG.info("running on %s%s", runner,
+           " (streaming: frames are stored as windows close; Ctrl-C stops)"
+           if options.view_as(StandardOptions).streaming else "")
+  result = pipeline.run()
+  metrics = _follow(result, options.view_as(StandardOptions).streaming)
   seconds = time.monotonic() - started
-  summary = summarise(result, options)
+  summary = summarise(metrics, options)
   summary["seconds"] = round(seconds, 2)
   summary["events_per_second"] = round(summary["events_read"] / seconds) if seconds else None
   _print_summary(summary)
@@ -104,9 +155,10 @@ def run(argv):
 
 def _print_summary(s):
   print(f"events read        {s['events_read']:>10,}")
-  print(f"edges              {s['edges']:>10,}   ({s['share_without_edge']:.1%} of events "
-        f"gave none: " + ", ".join(f"{k} {v:,}" for k, v in s["no_edge"].items()) + ")"
-        if s["share_without_edge"] is not None else f"edges {s['edges']}")
+  print(f"edges              {s['edges']:>10,}" + (
+      f"   ({s['share_without_edge']:.1%} of events gave none: " +
+      ", ".join(f"{k} {v:,}" for k, v in s["no_edge"].items()) + ")"
+      if s["share_without_edge"] is not None else ""))
   print(f"dead letters       {sum(s['dead_letters'].values()):>10,}   (" +
         ", ".join(f"{k} {v:,}" for k, v in s["dead_letters"].items()) + ")")
   print(f"windows            {s['windows']:>10,}")
