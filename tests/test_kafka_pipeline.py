@@ -106,3 +106,24 @@ def test_messages_that_are_not_events_go_to_the_dead_letter(kafka_bootstrap, run
   assert reasons == ["Avro of another schema (finger", "not Avro single-object encodin",
                      "not Avro single-object encodin"]
   assert dirty.frames == clean.frames
+
+
+def test_speedup_paces_by_event_time(kafka_bootstrap):
+  """The 2011 hour spans an hour of event time: at 1,800 times real time, two seconds."""
+  total = firehose(Settings([HOURS["2011"]], kafka_bootstrap, _topic("speedup"), rate=0,
+                            speedup=1800, quiet=True))
+  assert total["delivered"] == 1639
+  assert 1.6 < total["seconds"] < 3.5
+
+
+def test_loop_replays_again_later_in_event_time_with_new_ids(kafka_bootstrap):
+  topic = _topic("loop")
+  total = firehose(Settings([HOURS["2011"]], kafka_bootstrap, topic, rate=0, loop=True,
+                            max_events=2 * 1639 + 10, quiet=True))
+  assert total["delivered"] == 2 * 1639 + 10
+  events = [decode_event(m.value()) for m in _messages(kafka_bootstrap, topic)
+            if heartbeat_time(m.headers()) is None]
+  first = {e["id"]: e["created_at"] for e in events if "~" not in e["id"]}
+  second = {e["id"][:-2]: e["created_at"] for e in events if e["id"].endswith("~1")}
+  assert len(first) == 1639 and len(second) == 1639
+  assert all(second[i] - first[i] == 3_600_000_000 for i in first)   # one hour, in µs

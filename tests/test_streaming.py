@@ -163,3 +163,39 @@ def test_an_idle_partition_holds_frames_back_until_a_heartbeat_reaches_it(
       raise AssertionError(f"frames differ from the batch run's: {frames_equal.last}")
   finally:
     result.cancel()
+
+
+def test_an_event_later_than_the_allowed_lateness_goes_to_the_dead_letter(
+    kafka_bootstrap, run_pulse, tmp_path):
+  """After the hour's windows closed, an event from its first minutes arrives: it is
+  counted and dead-lettered as late, and the stored frames stay those of the batch run."""
+  from confluent_kafka import Producer
+  from pulse.io.archives import read_records
+  from pulse.io.bigquery_export import to_nested
+  from pulse.io.kafka_codec import encode_event
+  from helpers import read_json_lines
+  expected = run_pulse(HOURS["2011"]).frames
+  topic = f"late-{time.monotonic_ns()}"
+  ensure_topic(kafka_bootstrap, topic, 2)
+  firehose(Settings([HOURS["2011"]], kafka_bootstrap, topic, rate=0, quiet=True,
+                    close=False))
+  sink, dead = f"sqlite://{tmp_path}/frames.db", tmp_path / "dead.jsonl"
+  result = start_pipeline(kafka_bootstrap, topic, "late", sink, dead)
+  try:
+    # Without the closing heartbeat the last windows stay open; most have closed.
+    wait_for(lambda: len(stored_frames(sink)) > 40, 60, "the early windows' frames")
+    before = stored_frames(sink)
+    early = to_nested(next(read_records([HOURS["2011"]]))[1])
+    early["id"] = "late-arrival"
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for partition in (0, 1):
+      producer.produce(topic, encode_event(early), partition=partition)
+    producer.flush(10)
+    wait_for(lambda: len(read_json_lines(dead)) == 2, 30, "two late dead letters")
+    letters = read_json_lines(dead)
+    assert {d["stage"] for d in letters} == {"late"}
+    assert all("behind the watermark" in d["reason"] for d in letters)
+    assert counter(result, "dead_letter_late") == 2
+    assert stored_frames(sink)[:len(before)] == before == expected[:len(before)]
+  finally:
+    result.cancel()
