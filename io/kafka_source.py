@@ -249,6 +249,7 @@ class _ReadPartitionFn(beam.DoFn):
   def teardown(self):
     with self.lock:      # a cancelled job may tear down while a batch is still read
       self.consumer.close()
+      self.consumer = None
 
   def _position(self, partition, offset):
     from confluent_kafka import TopicPartition
@@ -277,6 +278,8 @@ class _ReadPartitionFn(beam.DoFn):
       return                         # an empty partition, or nothing left
     history = self._history(partition, restriction.start)
     with self.lock:
+      if self.consumer is None:
+        return                       # torn down (a cancelled job): read nothing more
       self._position(partition, restriction.start)
       messages = [m for m in self.consumer.consume(self.spec.poll_records,
                                                    self.spec.poll_seconds)
@@ -360,8 +363,11 @@ class _ReadPartitionFn(beam.DoFn):
         return
       history.forget_before(offset)
       history.committed = offset
-    self.consumer.commit(offsets=[TopicPartition(
-        self.spec.topic, partition, offset, metadata=str(resume_ms))], asynchronous=False)
+    with self.lock:
+      if self.consumer is None:
+        return
+      self.consumer.commit(offsets=[TopicPartition(
+          self.spec.topic, partition, offset, metadata=str(resume_ms))], asynchronous=False)
     self.committed.inc()
 
 
