@@ -7,8 +7,11 @@ import threading
 import time
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import (
+    GoogleCloudOptions, PipelineOptions, StandardOptions, TestOptions)
+from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
 from apache_beam.runners.runner import PipelineState
+from apache_beam.utils.subprocess_server import SubprocessServer
 
 from pulse.io.bigquery_export import convert
 from pulse.io.frame_store import open_store
@@ -44,6 +47,23 @@ def pipeline_options(argv):
   if not standard.runner:
     standard.runner = "FnApiRunner"   # the DirectRunner would first try to fetch Prism
   return options
+
+
+def check_dataflow(options):
+  """Raise ValueError unless a Dataflow run has a project, a region and a valid gs://
+  temp_location: without them Beam first spends ~2 minutes trying to make a default
+  bucket, then fails."""
+  if "dataflow" not in (options.view_as(StandardOptions).runner or "").lower():
+    return
+  cloud = options.view_as(GoogleCloudOptions)
+  missing = [f"--{name}" for name in ("project", "region", "temp_location")
+             if not getattr(cloud, name)]
+  if missing:
+    raise ValueError("the Dataflow runner needs --project, --region and "
+                     f"--temp_location=gs://BUCKET/PATH; missing: {', '.join(missing)}")
+  errors = PipelineOptionsValidator(options, None).validate_gcs_path(cloud, "temp_location")
+  if errors:
+    raise ValueError(errors[0])
 
 
 def _counter(results, name):
@@ -113,6 +133,8 @@ def summarise(results, options):
       "windows": _counter(results, "frames"),
       "frames_written": _counter(results, "frames_written"),
   }
+  if options.view_as(TestOptions).dry_run:
+    return summary     # nothing ran; the store may be remote (jsonl://gs://...)
   store = open_store(options.view_as(PulseOptions).sink)
   try:
     best = None
@@ -136,15 +158,19 @@ def run(argv):
     return 0
   options = pipeline_options(argv)
   check_credentials(options.view_as(PulseOptions).input_patterns(), options)
+  check_dataflow(options)
   started = time.monotonic()
-  pipeline = beam.Pipeline(options=options)
-  graph.build(pipeline, options)
-  runner = options.view_as(StandardOptions).runner
-  LOG.info("running on %s%s", runner,
-           " (streaming: frames are stored as windows close; Ctrl-C stops)"
-           if options.view_as(StandardOptions).streaming else "")
-  result = pipeline.run()
-  metrics = _follow(result, options.view_as(StandardOptions).streaming)
+  # Keeps helper processes (a cross-language expansion service and its Java worker)
+  # alive for the whole run, as `with beam.Pipeline(...)` would.
+  with SubprocessServer.cache_subprocesses():
+    pipeline = beam.Pipeline(options=options)
+    graph.build(pipeline, options)
+    runner = options.view_as(StandardOptions).runner
+    LOG.info("running on %s%s", runner,
+             " (streaming: frames are stored as windows close; Ctrl-C stops)"
+             if options.view_as(StandardOptions).streaming else "")
+    result = pipeline.run()
+    metrics = _follow(result, options.view_as(StandardOptions).streaming)
   seconds = time.monotonic() - started
   summary = summarise(metrics, options)
   summary["seconds"] = round(seconds, 2)

@@ -6,6 +6,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import StandardOptions
 
+from pulse.io import bigquery_source
 from pulse.io.archives import ReadArchives
 from pulse.io.frame_store import WriteFrames
 from pulse.io.json_lines import WriteDeadLetters, WriteJsonLines
@@ -58,7 +59,11 @@ class _SkipStoredFn(beam.DoFn):
 
 
 def _read(pipeline, o, patterns, streaming):
-  """Raw records and dead letters from files or from one Kafka topic."""
+  """Raw records and dead letters from files, one BigQuery table or one Kafka topic."""
+  if any(bigquery_source.is_bigquery(p) for p in patterns):
+    if len(patterns) != 1:
+      raise ValueError("a BigQuery input must be the only --input")
+    return pipeline | "ReadBigQuery" >> bigquery_source.ReadBigQuery(patterns[0]), None
   kafka = [p for p in patterns if p.startswith("kafka://")]
   if not kafka:
     return pipeline | "ReadArchives" >> ReadArchives(patterns), None
@@ -67,6 +72,11 @@ def _read(pipeline, o, patterns, streaming):
   from pulse.io import kafka_source
   spec = kafka_source.KafkaSpec(kafka[0], o.kafka_group, o.kafka_start, o.kafka_stop,
                                 o.kafka_max_out_of_order_s)
+  if o.kafka_io == "xlang" and not o.kafka_expansion_jar:
+    raise ValueError("--kafka_io xlang needs --kafka_expansion_jar: the jar that "
+                     "scripts/expansion_service.sh fetch prints")
+  if o.kafka_io == "xlang" and spec.stop != kafka_source.END:
+    raise ValueError("--kafka_io xlang reads bounded runs only: use --kafka_stop end")
   if spec.stop == kafka_source.NEVER and not streaming:
     raise ValueError("--kafka_stop never reads on forever: run with --streaming (Prism "
                      "or Flink), or use --kafka_stop end for a bounded run")
@@ -75,6 +85,10 @@ def _read(pipeline, o, patterns, streaming):
            ", ".join(f"{p}: {a}..{'end' if b == kafka_source.UNBOUNDED else b}"
                      for p, a, b in ranges),
            f"; resuming, windows before {resume_ms} ms are stored" if resume_ms else "")
+  if o.kafka_io == "xlang":
+    from pulse.io.kafka_xlang import ReadKafkaXlang
+    read = pipeline | "ReadKafka" >> ReadKafkaXlang(spec, o.kafka_expansion_jar, ranges)
+    return read, resume_ms
   windowing = kafka_source.Windowing(o.window_size, o.window_period, o.allowed_lateness)
   read = pipeline | "ReadKafka" >> kafka_source.ReadKafkaEvents(spec, windowing, o.sink,
                                                                 ranges)

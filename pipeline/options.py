@@ -14,12 +14,19 @@ class PulseOptions(PipelineOptions):
              "exports (.avro, nested or flat shape, told apart per file). Local paths, "
              "s3:// or gs://, glob patterns allowed. Repeat the flag or separate with "
              "commas for several. Or one Kafka topic: kafka://HOST:PORT/TOPIC (events as "
-             "the firehose writes them; see the --kafka_* flags).")
+             "the firehose writes them; see the --kafka_* flags). Or one BigQuery table, "
+             "either shape: bigquery:PROJECT.DATASET.TABLE (e.g. "
+             "bigquery:githubarchive.day.20150101; exported as Avro to --temp_location, "
+             "gs://, and billed to --project).")
     group.add_argument(
         "--sink", default=DEFAULT_SINK,
         help="Where frames go: sqlite://PATH (sqlite:///abs/path.db or "
-             "sqlite://relative/path.db). Frames are keyed by window, so reruns "
-             f"overwrite. Default: {DEFAULT_SINK}")
+             "sqlite://relative/path.db), or jsonl://PATH, one file of JSON lines on any "
+             "Beam filesystem (jsonl://gs://bucket/frames.jsonl: for Dataflow), or "
+             "rethinkdb://[USER@]HOST:PORT/DB/TABLE (the password from env "
+             "RETHINKDB_PASSWORD rather than the URI, which Beam keeps in the pipeline "
+             "description). Frames are keyed by window, so reruns overwrite. Default: "
+             f"{DEFAULT_SINK}")
     group.add_argument(
         "--dead_letter_output", default=None,
         help="File (any Beam path) for records that could not be used, one JSON object "
@@ -74,6 +81,15 @@ class PulseOptions(PipelineOptions):
         "--kafka_max_out_of_order_s", type=int, default=60,
         help="How far behind the newest event time seen in a partition an event may "
              "arrive: the partition's watermark trails by this much. Default 60.")
+    kafka.add_argument(
+        "--kafka_io", choices=("sdf", "xlang"), default="sdf",
+        help="sdf (default): our own Kafka reader (a splittable DoFn); xlang: Beam's "
+             "cross-language ReadFromKafka (Java KafkaIO; bounded runs only, commits no "
+             "offsets; needs Java and --kafka_expansion_jar).")
+    kafka.add_argument(
+        "--kafka_expansion_jar", default=None,
+        help="The Java expansion service jar for --kafka_io=xlang, as printed by "
+             "scripts/expansion_service.sh fetch.")
     kafka.add_argument(
         "--allowed_lateness", type=int, default=0,
         help="Seconds after a window closed that a late event still updates its frame "
