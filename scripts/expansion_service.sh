@@ -18,9 +18,8 @@
 #      PULSE_CACHE (cache root, default $HOME/.cache/network-pulse), BEAM_JAVA_VERSION.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PY="${PULSE_PYTHON:-$ROOT/.venv/bin/python}"
-CACHE="${PULSE_CACHE:-$HOME/.cache/network-pulse}"
+SCRIPT_NAME=expansion_service.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 DEPENDENCY_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 SHADED="beam-sdks-java-io-expansion-service"
 FALLBACK="${BEAM_JAVA_VERSION:-2.73.0}"
@@ -36,15 +35,9 @@ case "$cmd" in
   *) say "unknown command '$cmd' (use: fetch | path)"; exit 2 ;;
 esac
 
-if ! version="$("$PY" -c 'import apache_beam; print(apache_beam.__version__)' 2>/dev/null)" \
-    || [ -z "$version" ]; then
-  say "cannot read apache_beam's version with $PY (set PULSE_PYTHON)"; exit 1
-fi
-if ! [[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
-  say "apache_beam $version is not a release; no jar to fetch"; exit 1
-fi
+version="$(beam_release)"
 
-dir="$CACHE/expansion-service/$version"
+dir="$CACHE_ROOT/expansion-service/$version"
 shaded_jar="$dir/$SHADED-$version.jar"
 
 found() {  # the jar already fetched for this Beam version, if any

@@ -13,13 +13,13 @@ FLINK_VERSION="${FLINK_VERSION:-1.20.5}"
 FLINK_MINOR="${FLINK_VERSION%.*}"
 DEPENDENCY_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 
-CACHE_ROOT="${PULSE_CACHE:-$HOME/.cache/network-pulse}"
+SCRIPT_NAME=flink.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 FLINK_ROOT="$CACHE_ROOT/flink/$FLINK_VERSION"
 VENV="$FLINK_ROOT/venv"
 HOST=127.0.0.1
 START_TIMEOUT="${FLINK_START_TIMEOUT:-90}"
 STOP_TIMEOUT="${FLINK_STOP_TIMEOUT:-30}"
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 usage() {
   cat <<EOF
@@ -59,14 +59,7 @@ Environment:
 EOF
 }
 
-die() { echo "flink.sh: $*" >&2; exit 1; }
 
-python_bin() {
-  if [[ -n "${PULSE_PYTHON:-}" ]]; then echo "$PULSE_PYTHON"
-  elif [[ -x "$HERE/../.venv/bin/python" ]]; then echo "$HERE/../.venv/bin/python"
-  else command -v python3 || die "no python3 found; set PULSE_PYTHON"
-  fi
-}
 
 flink_home() {  # the distribution inside the venv's site-packages
   local d
@@ -75,15 +68,9 @@ flink_home() {  # the distribution inside the venv's site-packages
   echo "$d"
 }
 
-beam_version() {
-  local v
-  v="$("$(python_bin)" -c 'import apache_beam; print(apache_beam.__version__)' 2>/dev/null)" \
-    || die "cannot import apache_beam with $(python_bin) (set PULSE_PYTHON)"
-  echo "$v"
-}
 
 jar_path() {  # where the fetched jar lives (whether or not it is there)
-  local beam; beam="$(beam_version)"
+  local beam; beam="$(beam_release)"
   echo "$CACHE_ROOT/flink/jobserver/$beam/beam-runners-flink-$FLINK_MINOR-job-server-$beam.jar"
 }
 
@@ -119,7 +106,7 @@ fetch_distribution() {
 
 fetch_jar() {
   [[ -n "${FLINK_JOB_SERVER_JAR:-}" ]] && { cmd_jobserver_jar >/dev/null; return 0; }
-  local jar beam; jar="$(jar_path)"; beam="$(beam_version)"
+  local jar beam; jar="$(jar_path)"; beam="$(beam_release)"
   [[ -f "$jar" ]] && return 0
   [[ "$beam" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "apache_beam $beam is not a release: no jar on Maven Central"
   command -v mvn >/dev/null || die "mvn not found (needed to fetch Beam's Flink job server)"

@@ -14,13 +14,13 @@ SCALA_VERSION="2.13"
 LOG4J_VERSION="${LOG4J_VERSION:-2.25.4}"
 DEPENDENCY_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 
-CACHE_ROOT="${PULSE_CACHE:-$HOME/.cache/network-pulse}"
+SCRIPT_NAME=kafka.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 KAFKA_HOME="$CACHE_ROOT/kafka/$KAFKA_VERSION"
 LIBS="$KAFKA_HOME/libs"
 HOST=127.0.0.1
 START_TIMEOUT="${KAFKA_START_TIMEOUT:-60}"
 STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 usage() {
   cat <<EOF
@@ -60,15 +60,7 @@ Environment:
 EOF
 }
 
-die() { echo "kafka.sh: $*" >&2; exit 1; }
 
-python_bin() {
-  if [[ -n "${PULSE_PYTHON:-}" ]]; then echo "$PULSE_PYTHON"
-  elif [[ -x "$HERE/../.venv/bin/python" ]]; then echo "$HERE/../.venv/bin/python"
-  elif command -v python3 >/dev/null; then command -v python3
-  else die "no python3 found (needed to pick free ports); set PULSE_PYTHON"
-  fi
-}
 
 java_bin() {
   local java

@@ -12,9 +12,8 @@
 # Progress goes to stderr; stdout carries only the path.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PY="${PULSE_PYTHON:-$ROOT/.venv/bin/python}"
-CACHE="${PULSE_CACHE:-$HOME/.cache/network-pulse}"
+SCRIPT_NAME=prism.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cmd="${1:-install}"
 
 case "$cmd" in
@@ -23,18 +22,8 @@ case "$cmd" in
   *) echo "prism.sh: unknown command '$cmd' (use: install | path)" >&2; exit 2 ;;
 esac
 
-if ! version="$("$PY" -c 'import apache_beam; print(apache_beam.__version__)' 2>/dev/null)" \
-    || [ -z "$version" ]; then
-  echo "prism.sh: cannot read apache_beam's version with $PY (set PULSE_PYTHON)" >&2
-  exit 1
-fi
-# Python dev/rc versions (2.78.0.dev, 2.78.0rc1) have no matching Go module tag.
-if ! [[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
-  echo "prism.sh: apache_beam $version is not a release; no prism@v$version to build" >&2
-  exit 1
-fi
-
-gobin="$CACHE/prism/$version"
+version="$(beam_release)"
+gobin="$CACHE_ROOT/prism/$version"
 bin="$gobin/prism"
 
 if [ "$cmd" = path ]; then
