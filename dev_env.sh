@@ -13,4 +13,16 @@ if [ ! -f "$PULSE_VENV/.installed" ] || [ "$PULSE_ROOT/setup.py" -nt "$PULSE_VEN
   "$PULSE_VENV/bin/python" -m pip install -q -e "$PULSE_ROOT[test]" >&2 || return 1
   touch "$PULSE_VENV/.installed"
 fi
+# The web UI's JavaScript (ui/package-lock.json), copied into ui/static/vendor/: once.
+for f in sigma.min.js graphology.umd.min.js socket.io.min.js plotly.min.js; do
+  [ -f "$PULSE_ROOT/ui/static/vendor/$f" ] && continue
+  if command -v npm >/dev/null; then
+    echo "dev_env: installing the UI's JavaScript (npm ci in ui/)" >&2
+    (cd "$PULSE_ROOT/ui" && npm ci --no-audit --no-fund --silent &&
+     npm run --silent vendor) >&2 || return 1
+  else
+    echo "dev_env: no npm: \`pulse ui\` needs \`cd ui && npm ci && npm run vendor\`" >&2
+  fi
+  break
+done
 export PATH="$PULSE_VENV/bin:$PATH"

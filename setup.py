@@ -9,7 +9,7 @@ import os
 from setuptools import setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SUBPACKAGES = ["pipeline", "transforms", "io", "schemas", "firehose"]
+SUBPACKAGES = ["pipeline", "transforms", "io", "schemas", "firehose", "ui"]
 
 setup(
     name="network-pulse",
@@ -19,13 +19,19 @@ setup(
     python_requires=">=3.10",
     packages=["pulse"] + [f"pulse.{p}" for p in SUBPACKAGES],
     package_dir={"pulse": "."},
-    package_data={"pulse.schemas": ["*.avsc"]},
+    # ui/static/vendor/ is made by `npm ci && npm run vendor` in ui/ (not committed).
+    package_data={"pulse.schemas": ["*.avsc"],
+                  "pulse.ui": ["static/*.html", "static/*.js", "static/*.css",
+                               "static/vendor/*.js"]},
     install_requires=[
         "apache-beam[gcp,aws]>=2.77,<2.78",
         "fastavro>=1.9",
         "orjson>=3.9",
         "rethinkdb>=2.4.10",
         "confluent-kafka>=2.5",
+        "Flask>=3.0",
+        "Flask-SocketIO>=5.3",
+        "simple-websocket>=1.0",   # WebSocket transport for Flask-SocketIO's threading mode
     ],
     extras_require={
         "test": [
@@ -34,6 +40,7 @@ setup(
             "scipy>=1.11",
             "moto[server]>=5",
             "gcp-storage-emulator>=2024.8.3",
+            "selenium>=4.20",   # drives Debian's chromium + chromedriver in tests/test_ui.py
         ],
     },
     entry_points={"console_scripts": ["pulse = pulse.pipeline.cli:main"]},

@@ -234,7 +234,13 @@ def firehose(argv):
   return firehose_main(argv)
 
 
-COMMANDS = {"run": run, "export": export, "convert": convert_command, "firehose": firehose}
+def ui(argv):
+  from pulse.ui.cli import main as ui_main   # needs Flask-SocketIO only here
+  return ui_main(argv)
+
+
+COMMANDS = {"run": run, "export": export, "convert": convert_command, "firehose": firehose,
+            "ui": ui}
 
 
 def main(argv=None):
@@ -243,11 +249,12 @@ def main(argv=None):
                       format="%(asctime)s %(levelname)s %(name)s: %(message)s")
   LOG.setLevel(logging.INFO)
   if not argv or argv[0] not in COMMANDS:
-    print("usage: pulse {run,convert,export,firehose} [flags]   (pulse COMMAND --help)\n"
+    print("usage: pulse {run,convert,export,firehose,ui} [flags]   (pulse COMMAND --help)\n"
           "  run       run the pipeline (files or Kafka; Beam flags accepted)\n"
           "  convert   write a JSON hour as a BigQuery Avro export (nested or flat)\n"
           "  export    print stored frames as JSON lines\n"
-          "  firehose  replay archives into a Kafka topic at a set rate", file=sys.stderr)
+          "  firehose  replay archives into a Kafka topic at a set rate\n"
+          "  ui        serve the live web UI over a frame store", file=sys.stderr)
     return 0 if argv and argv[0] in ("-h", "--help") else 2
   try:
     return COMMANDS[argv[0]](argv[1:])

@@ -1,0 +1,1 @@
+"""The live web UI over a frame store: `pulse ui --sink URI`."""
