@@ -10,7 +10,6 @@ so a streaming consumer fires every window of it.
 import multiprocessing
 import sys
 import time
-import zlib
 
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -187,7 +186,7 @@ def run(settings, out=sys.stderr):
     if not settings.quiet:
       print(f"firehose: {stats['sent']:,} sent, {stats['delivered']:,} delivered, "
             f"{stats['failed']:,} failed, {stats['sent'] / seconds:,.0f} events/s"
-            + (f" per producer" if settings.producers > 1 else ""), file=out, flush=True)
+            + (" per producer" if settings.producers > 1 else ""), file=out, flush=True)
 
   if settings.producers == 1:
     results = [replay(settings, 0, progress)]

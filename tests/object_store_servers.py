@@ -136,3 +136,25 @@ def gcs_upload(server, bucket, files):
     with open(path, "rb") as f:
       http("POST", f"{server.url}/upload/storage/v1/b/{bucket}/o?uploadType=media&name="
            + urllib.parse.quote(name, safe=""), f.read(), "application/octet-stream")
+
+
+# A token that never expires, so google-auth neither refreshes it nor looks further.
+FAKE_ADC = {"type": "authorized_user", "client_id": "fake", "client_secret": "fake",
+            "refresh_token": "fake", "token": "fake", "expiry": "2999-01-01T00:00:00Z"}
+
+
+def use_gcs_emulator(monkeypatch, tmp_path, url):
+  """Point Beam's GCS client at the emulator (Beam has no GCS endpoint flag). Without
+  credentials Beam retries google.auth.default() for ~25 s before going anonymous
+  (--no_auth and NO_GCE_CHECK do not shorten that), so hand it a fake token. Beam keeps
+  the first credentials it finds for the whole process: look them up afresh here, and
+  forget the fake ones afterwards (monkeypatch undoes all of it)."""
+  import json
+  from apache_beam.internal.gcp import auth
+  adc = tmp_path / "adc.json"
+  adc.write_text(json.dumps(FAKE_ADC))
+  monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
+  monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
+  monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "test")
+  monkeypatch.setattr(auth._Credentials, "_credentials_init", False)
+  monkeypatch.setattr(auth._Credentials, "_credentials", None)

@@ -1,6 +1,5 @@
 """The commands as a user runs them: run_direct.sh, pulse run/convert/export, reruns."""
 import json
-import os
 import subprocess
 import sys
 

@@ -13,7 +13,7 @@ from apache_beam.transforms.window import TimestampedValue
 from helpers import HOURS, batch_test_pipeline
 from pulse.io.json_records import decode_lines
 from pulse.transforms.components import (ComponentsCombineFn, MergeForestsCombineFn,
-                                         SpanningForest, SpanningForestCoder, link_of)
+                                         SpanningForestCoder, link_of)
 from pulse.transforms.edges import edge_of
 from pulse.transforms.events import normalise
 from pulse.transforms.frames import build_frame

@@ -12,7 +12,6 @@ import urllib.parse
 
 import fastavro
 import pytest
-from apache_beam.internal.gcp import auth
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.gcp import bigquery, bigquery_tools
 from apache_beam.io.gcp.bigquery_read_internal import bigquery_export_destination_uri
@@ -26,8 +25,7 @@ from pulse.pipeline import graph
 from pulse.pipeline.cli import main, pipeline_options
 
 from helpers import HOURS, REPO, stored_frames
-from object_store_servers import gcs_emulator, gcs_upload, http
-from test_object_stores import FAKE_ADC
+from object_store_servers import gcs_emulator, gcs_upload, http, use_gcs_emulator
 
 BUCKET = "pulse-bucket"      # gs://b/... is not a valid bucket: Beam would hunt for a default
 DATAFLOW = ["--runner=DataflowRunner", "--project=pulse-test", "--region=us-central1",
@@ -189,14 +187,7 @@ def gcs_server(tmp_path_factory, exports):
 
 @pytest.fixture
 def gs(gcs_server, monkeypatch, tmp_path):
-  """Beam's GCS client on the emulator with a fake token (see test_object_stores.gs)."""
-  adc = tmp_path / "adc.json"
-  adc.write_text(json.dumps(FAKE_ADC))
-  monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_server.url)
-  monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
-  monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "test")
-  monkeypatch.setattr(auth._Credentials, "_credentials_init", False)
-  monkeypatch.setattr(auth._Credentials, "_credentials", None)
+  use_gcs_emulator(monkeypatch, tmp_path, gcs_server.url)
   return gcs_server
 
 

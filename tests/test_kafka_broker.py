@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from kafka_broker import kafka_bootstrap, require_confluent_kafka  # noqa: F401 (fixture)
+from kafka_broker import require_confluent_kafka
 
 ck = require_confluent_kafka()   # skips the module without it (fails under CI)
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402

@@ -1,26 +1,21 @@
 """The pipeline reads s3:// (moto_server) and gs:// (gcp-storage-emulator) inputs, globs
 and Avro exports included, and makes the same frames as from the same files on disk."""
-import json
 import os
 import re
 import shutil
 import time
 
 import pytest
-from apache_beam.internal.gcp import auth
 
 from pulse.io.bigquery_export import convert
 from pulse.pipeline.cli import main
 
 from helpers import HOURS, stored_frames
-from object_store_servers import gcs_emulator, gcs_upload, moto_server, s3_upload
+from object_store_servers import (gcs_emulator, gcs_upload, moto_server, s3_upload,
+                                  use_gcs_emulator)
 
 BUCKET = "pulse"
 CASES = {"glob": "hours/*.json.gz", "avro": "exports/2011-nested.avro"}
-# A token that never expires, so google-auth neither refreshes it nor looks further.
-FAKE_ADC = {"type": "authorized_user", "client_id": "fake", "client_secret": "fake",
-            "refresh_token": "fake", "token": "fake", "expiry": "2999-01-01T00:00:00Z"}
-
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
@@ -87,18 +82,7 @@ def s3(s3_server, no_aws):
 
 @pytest.fixture
 def gs(gcs_server, monkeypatch, tmp_path):
-  """The emulator through the environment (Beam has no GCS endpoint flag). Without
-  credentials Beam retries google.auth.default() for ~25 s before going anonymous
-  (--no_auth and NO_GCE_CHECK do not shorten that), so hand it a fake token."""
-  adc = tmp_path / "adc.json"
-  adc.write_text(json.dumps(FAKE_ADC))
-  monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_server.url)
-  monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
-  monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "test")
-  # Beam keeps the first credentials it finds for the whole process: look them up
-  # afresh here, and forget the fake ones afterwards.
-  monkeypatch.setattr(auth._Credentials, "_credentials_init", False)
-  monkeypatch.setattr(auth._Credentials, "_credentials", None)
+  use_gcs_emulator(monkeypatch, tmp_path, gcs_server.url)
   return []
 
 
