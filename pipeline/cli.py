@@ -10,7 +10,6 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import (
     GoogleCloudOptions, PipelineOptions, StandardOptions, TestOptions)
 from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
-from apache_beam.runners.runner import PipelineState
 from apache_beam.utils.subprocess_server import SubprocessServer
 
 from pulse.io.bigquery_export import convert
@@ -234,12 +233,18 @@ def firehose(argv):
   return firehose_main(argv)
 
 
+def synth(argv):
+  from pulse.firehose.synth import main as synth_main   # numpy-heavy: load only here
+  return synth_main(argv)
+
+
 def ui(argv):
   from pulse.ui.cli import main as ui_main   # needs Flask-SocketIO only here
   return ui_main(argv)
 
 
 COMMANDS = {"run": run, "export": export, "convert": convert_command, "firehose": firehose,
+            "synth": synth,
             "ui": ui}
 
 

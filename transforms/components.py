@@ -46,10 +46,42 @@ class UnionFind:
     return out
 
 
+def _root(parent, item):
+  """The root of item in a union-find held as a dict (a vertex absent from it is a
+  root), halving the path on the way."""
+  get = parent.get
+  up = get(item)
+  while up is not None:
+    above = get(up)
+    if above is None:
+      return up
+    parent[item] = above
+    item, up = above, get(above)
+  return item
+
+
 def spanning_forest(links):
-  """Kruskal: the MSF of these edges, sorted by the edge order."""
-  sets = UnionFind()
-  return [link for link in sorted(links) if sets.union(link[2], link[3])]
+  """Kruskal: the MSF of these edges, sorted by the edge order. The hot spot of every
+  combine, so a bare dict union-find (which root wins does not change the links kept)."""
+  parent = {}
+  forest = []
+  for link in sorted(links):
+    a, b = _root(parent, link[2]), _root(parent, link[3])
+    if a != b:
+      parent[b] = a
+      forest.append(link)
+  return forest
+
+
+def forest_trees(links):
+  """The trees of a spanning forest: {root: [its links, in the order given]}."""
+  parent = {}
+  for link in links:              # a forest: every link joins two trees
+    parent[_root(parent, link[3])] = _root(parent, link[2])
+  trees = {}
+  for link in links:
+    trees.setdefault(_root(parent, link[2]), []).append(link)
+  return trees
 
 
 class SpanningForest:

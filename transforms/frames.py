@@ -4,7 +4,7 @@ import collections
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pulse.transforms.components import UnionFind
+from pulse.transforms.components import forest_trees
 
 
 def frame_id(window_start_ms, window_end_ms):
@@ -20,12 +20,7 @@ def _link_json(link):
 def build_frame(forest, window_start_ms, window_end_ms, min_cluster_size=3,
                 max_clusters=50):
   """The frame of one window from its SpanningForest (compacted)."""
-  sets = UnionFind()
-  for link in forest.links:
-    sets.union(link[2], link[3])
-  trees = collections.defaultdict(list)           # root -> links
-  for link in forest.links:
-    trees[sets.find(link[2])].append(link)
+  trees = forest_trees(forest.links)               # root -> links
   sizes = collections.Counter(len(tree) + 1 for tree in trees.values())
   big = sorted((tree for tree in trees.values() if len(tree) + 1 >= min_cluster_size),
                key=len, reverse=True)
@@ -36,7 +31,7 @@ def build_frame(forest, window_start_ms, window_end_ms, min_cluster_size=3,
       "window_start": window_start_ms,
       "window_end": window_end_ms,
       "edges": forest.edges,
-      "vertices": len(sets.parent),
+      "vertices": sum(len(tree) + 1 for tree in trees.values()),
       "components": len(trees),
       "size_histogram": {str(size): sizes[size] for size in sorted(sizes)},
       "clusters": clusters[:max_clusters],

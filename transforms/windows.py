@@ -36,25 +36,35 @@ class WindowedComponents(beam.PTransform):
         allowed_lateness=self.allowed_lateness_s)
 
   def expand(self, edges):
-    links = edges | "ToLink" >> beam.Map(link_of)
     sliding = window.SlidingWindows(self.size_s, self.period_s)
+    # Combines are keyed by their window's start, not global: Beam's batch grouping (the
+    # FnApiRunner's trigger driver) handles the windows of one key in time quadratic in
+    # their number, and keys let a runner spread windows over workers. Same windows,
+    # same summaries.
     if not self.sliced:
-      return (links
+      return (edges
               | "SlidingWindows" >> self._window_into(sliding)
-              | "Components" >> beam.CombineGlobally(
-                  ComponentsCombineFn()).without_defaults())
+              | "ToLink" >> beam.ParDo(_LinkByWindow())
+              | "Components" >> beam.CombinePerKey(ComponentsCombineFn())
+              | "DropKey" >> beam.Values())
     # A pane's summary is stamped at the end of its pane, so SlidingWindows puts it into
     # exactly the size/period windows that contain the pane.
-    return (links
+    return (edges
             | "Panes" >> self._window_into(window.FixedWindows(self.period_s))
-            | "PaneComponents" >> beam.CombineGlobally(
-                ComponentsCombineFn()).without_defaults()
-            | "KeyByPane" >> beam.ParDo(_KeyByPane())
+            | "ToLink" >> beam.ParDo(_LinkByWindow())
+            | "PaneComponents" >> beam.CombinePerKey(ComponentsCombineFn())
             | "SlidingWindows" >> self._window_into(sliding)
-            | "MergePanes" >> beam.CombineGlobally(
-                MergeForestsCombineFn()).without_defaults())
+            | "KeyByWindow" >> beam.ParDo(_KeyByWindow())
+            | "MergePanes" >> beam.CombinePerKey(MergeForestsCombineFn())
+            | "DropKey" >> beam.Values())
 
 
-class _KeyByPane(beam.DoFn):
-  def process(self, forest, pane=beam.DoFn.WindowParam):
-    yield pane.start.micros, forest
+class _KeyByWindow(beam.DoFn):
+  def process(self, value, window=beam.DoFn.WindowParam):
+    yield window.start.micros, value
+
+
+class _LinkByWindow(beam.DoFn):
+  """An edge as (window start, link tuple)."""
+  def process(self, edge, window=beam.DoFn.WindowParam):
+    yield window.start.micros, link_of(edge)

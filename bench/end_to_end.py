@@ -1,0 +1,87 @@
+"""End to end, FnApiRunner batch: synthetic events from a nested Avro export to SQLite
+frames, windows 300 s every 60 s. Reports events/s and peak memory (max RSS of the run's
+process), the median of --repeats runs. With --baseline DIR (a tree holding a `pulse`
+package, e.g. `git archive HEAD --prefix=pulse/ | tar -x -C DIR`) each repeat runs the
+baseline and this tree back to back, and the ratio of the medians is printed.
+
+  python bench/end_to_end.py [--events 1000000] [--repeats 3] [--baseline DIR]
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from pulse.firehose import synth
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CACHE = os.path.join(tempfile.gettempdir(), "pulse-bench")
+WINDOWS = ["--window_size", "300", "--window_period", "60"]
+
+
+def synthetic(events, seed=0, events_per_hour=synth.EVENTS_PER_HOUR):
+  """The path of a cached synthetic Avro export of `events` events."""
+  os.makedirs(CACHE, exist_ok=True)
+  path = os.path.join(CACHE, f"synth-{events}-{seed}-{events_per_hour}.avro")
+  if not os.path.exists(path):
+    part = path[:-len(".avro")] + ".part.avro"
+    synth.write(part, events, seed, events_per_hour=events_per_hour)
+    os.replace(part, path)
+  return path
+
+
+def run_pipeline(path, args=(), pythonpath=None):
+  """(seconds, peak RSS MB) of one `pulse run` in a fresh process, frames to a fresh
+  SQLite file. `pythonpath` puts another `pulse` package first."""
+  with tempfile.TemporaryDirectory() as tmp:
+    env = dict(os.environ)
+    if pythonpath:
+      env["PYTHONPATH"] = pythonpath
+    command = [sys.executable, "-m", "pulse.pipeline", "run", "--input", path,
+               "--sink", f"sqlite:///{tmp}/frames.db", *args]
+    log = open(os.path.join(tmp, "log"), "w+b")
+    started = time.monotonic()
+    process = subprocess.Popen(command, env=env, cwd=tmp, stdout=log,
+                               stderr=subprocess.STDOUT)
+    _, status, usage = os.wait4(process.pid, 0)    # reaps it with its own peak RSS
+    seconds = time.monotonic() - started
+    if os.waitstatus_to_exitcode(status):
+      log.seek(0)
+      raise RuntimeError(log.read().decode()[-2000:])
+    log.close()
+  return seconds, usage.ru_maxrss / 1024
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--events", type=int, default=1_000_000)
+  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--baseline", help="a directory holding another `pulse` package")
+  parser.add_argument("beam_args", nargs="*", help="extra flags for pulse run (after --)")
+  args = parser.parse_args()
+  path = synthetic(args.events)
+  flags = WINDOWS + args.beam_args
+  current, baseline = [], []
+  for _ in range(args.repeats):         # interleaved, so both see the same machine state
+    if args.baseline:
+      baseline.append(run_pipeline(path, flags, args.baseline))
+    current.append(run_pipeline(path, flags))
+  print("| version | events | median s | events/s | peak RSS MB | runs (s) |")
+  print("|---|---|---|---|---|---|")
+  rows = [("baseline", baseline), ("this tree", current)] if baseline else [
+      ("this tree", current)]
+  medians = {}
+  for name, runs in rows:
+    seconds = statistics.median(s for s, _ in runs)
+    medians[name] = seconds
+    print(f"| {name} | {args.events:,} | {seconds:.1f} | {args.events / seconds:,.0f} | "
+          f"{max(m for _, m in runs):,.0f} | {' / '.join(f'{s:.1f}' for s, _ in runs)} |")
+  if baseline:
+    print(f"\nspeed-up (baseline / this tree, medians): "
+          f"{medians['baseline'] / medians['this tree']:.2f}x")
+
+
+if __name__ == "__main__":
+  main()
