@@ -254,11 +254,12 @@ def main(argv=None):
                       format="%(asctime)s %(levelname)s %(name)s: %(message)s")
   LOG.setLevel(logging.INFO)
   if not argv or argv[0] not in COMMANDS:
-    print("usage: pulse {run,convert,export,firehose,ui} [flags]   (pulse COMMAND --help)\n"
+    print("usage: pulse {run,convert,export,firehose,synth,ui} [flags]   (pulse COMMAND --help)\n"
           "  run       run the pipeline (files or Kafka; Beam flags accepted)\n"
           "  convert   write a JSON hour as a BigQuery Avro export (nested or flat)\n"
           "  export    print stored frames as JSON lines\n"
           "  firehose  replay archives into a Kafka topic at a set rate\n"
+          "  synth     write realistic synthetic GitHub events (JSON or Avro)\n"
           "  ui        serve the live web UI over a frame store", file=sys.stderr)
     return 0 if argv and argv[0] in ("-h", "--help") else 2
   try:
