@@ -2,6 +2,8 @@
 (tests/conftest.py puts this folder on sys.path, so tests `from helpers import ...`.)"""
 import json
 import os
+import socket
+import subprocess
 
 import apache_beam as beam
 
@@ -86,3 +88,22 @@ def batch_test_pipeline():
   """A TestPipeline on FnApiRunner: the DirectRunner would first try to download Prism."""
   from apache_beam.testing.test_pipeline import TestPipeline
   return TestPipeline(runner="FnApiRunner")
+
+
+def free_port(host="127.0.0.1"):
+  """A port nothing listens on now, for a test server on 127.0.0.1."""
+  with socket.socket() as s:
+    s.bind((host, 0))
+    return s.getsockname()[1]
+
+
+def stop_process(process, timeout=10):
+  """Stop a test server by its PID: TERM, then KILL if it has not gone within timeout."""
+  if process.poll() is not None:
+    return
+  process.terminate()
+  try:
+    process.wait(timeout)
+  except subprocess.TimeoutExpired:
+    process.kill()
+    process.wait(timeout)

@@ -3,13 +3,14 @@
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+from helpers import free_port, stop_process
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 30
@@ -22,12 +23,6 @@ def executable(name):
   """The console script `name` beside this Python (the venv's bin), else on PATH."""
   beside = os.path.join(os.path.dirname(sys.executable), name)
   return beside if os.access(beside, os.X_OK) else shutil.which(name)
-
-
-def free_port():
-  with socket.socket() as s:
-    s.bind((HOST, 0))
-    return s.getsockname()[1]
 
 
 def http(method, url, data=None, content_type="application/json", timeout=5):
@@ -81,14 +76,8 @@ class Server:
                        f"{START_TIMEOUT} s:\n{self.log_tail()}")
 
   def stop(self):
-    if self.process is None or self.process.poll() is not None:
-      return
-    self.process.terminate()
-    try:
-      self.process.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-      self.process.kill()
-      self.process.wait(STOP_TIMEOUT)
+    if self.process is not None:
+      stop_process(self.process, STOP_TIMEOUT)
 
   def log_tail(self, lines=20):
     try:

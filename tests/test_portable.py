@@ -12,7 +12,7 @@ import pytest
 
 from pulse.pipeline.cli import main
 
-from helpers import HOURS
+from helpers import HOURS, stop_process
 from object_store_servers import HOST
 
 START_TIMEOUT = 60
@@ -38,12 +38,7 @@ def job_endpoint(tmp_path_factory):
       time.sleep(0.1)
     yield f"{HOST}:{port_file.read_text().strip()}"
   finally:
-    process.terminate()
-    try:
-      process.wait(10)
-    except subprocess.TimeoutExpired:
-      process.kill()
-      process.wait(10)
+    stop_process(process)
 
 
 def portable(endpoint):

@@ -4,7 +4,6 @@ import copy
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,7 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from helpers import HOURS, REPO
+from helpers import HOURS, REPO, free_port, stop_process
 
 from pulse.io.frame_store import open_store
 
@@ -114,12 +113,6 @@ def _chromium_or_skip():
     pytest.skip(message)
 
 
-def _free_port():
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
 @contextmanager
 def _time_limit(seconds):
   def expire(*_):
@@ -152,12 +145,7 @@ def _pulse_ui(sink, port, log_path):
         time.sleep(0.1)
     yield url
   finally:
-    server.terminate()
-    try:
-      server.wait(10)
-    except subprocess.TimeoutExpired:
-      server.kill()
-      server.wait()
+    stop_process(server)
 
 
 @contextmanager
@@ -217,7 +205,7 @@ def test_live_ui_in_chromium(run_pulse, tmp_path):
     busiest = max(frames, key=lambda f: sum(c["size"] for c in f["clusters"]))
     period = frames[1]["window_start"] - frames[0]["window_start"]
     after = lambda k: frames[-1]["window_start"] + k * period   # noqa: E731  k periods on
-    with _pulse_ui(sink, _free_port(), tmp_path / "pulse-ui.log") as url, \
+    with _pulse_ui(sink, free_port(), tmp_path / "pulse-ui.log") as url, \
          _chromium(tempfile.mkdtemp(dir=tmp_path, prefix="chromium-")) as driver:
       started = time.monotonic()
       driver.get(url)
