@@ -36,6 +36,7 @@ setup(
     extras_require={
         "test": [
             "pytest>=8",
+            "hypothesis>=6",   # tests/test_properties.py
             "networkx>=3.2",
             "scipy>=1.11",
             "moto[server]>=5",

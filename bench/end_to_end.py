@@ -1,10 +1,14 @@
 """End to end, FnApiRunner batch: synthetic events from a nested Avro export to SQLite
 frames, windows 300 s every 60 s. Reports events/s and peak memory (max RSS of the run's
-process), the median of --repeats runs. With --baseline DIR (a tree holding a `pulse`
-package, e.g. `git archive HEAD --prefix=pulse/ | tar -x -C DIR`) each repeat runs the
-baseline and this tree back to back, and the ratio of the medians is printed.
+process), the median of --repeats runs. --workers 1,2 runs the FnApiRunner with one
+worker and with two worker processes (--direct_num_workers=2
+--direct_running_mode=multi_processing; big Avro files are read in byte ranges, so the
+workers share them). With --baseline DIR (a tree holding a `pulse` package, e.g.
+`git archive HEAD --prefix=pulse/ | tar -x -C DIR`) the baseline runs too, one worker.
+All configurations of a repeat run back to back; medians and their ratios are printed.
 
-  python bench/end_to_end.py [--events 1000000] [--repeats 3] [--baseline DIR]
+  python bench/end_to_end.py [--events 1000000] [--repeats 3] [--workers 1,2]
+                             [--baseline DIR]
 """
 import argparse
 import os
@@ -54,33 +58,44 @@ def run_pipeline(path, args=(), pythonpath=None):
   return seconds, usage.ru_maxrss / 1024
 
 
+def worker_flags(workers):
+  if workers == 1:
+    return []
+  return [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--events", type=int, default=1_000_000)
   parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--workers", default="1",
+                      help="comma-separated worker counts to compare, e.g. 1,2")
   parser.add_argument("--baseline", help="a directory holding another `pulse` package")
   parser.add_argument("beam_args", nargs="*", help="extra flags for pulse run (after --)")
   args = parser.parse_args()
   path = synthetic(args.events)
   flags = WINDOWS + args.beam_args
-  current, baseline = [], []
-  for _ in range(args.repeats):         # interleaved, so both see the same machine state
-    if args.baseline:
-      baseline.append(run_pipeline(path, flags, args.baseline))
-    current.append(run_pipeline(path, flags))
+  configs = [("baseline, 1 worker", args.baseline, flags)] if args.baseline else []
+  for workers in map(int, args.workers.split(",")):
+    configs.append((f"this tree, {workers} worker{'s' * (workers > 1)}", None,
+                    flags + worker_flags(workers)))
+  runs = {name: [] for name, _, _ in configs}
+  for _ in range(args.repeats):         # interleaved, so all see the same machine state
+    for name, pythonpath, config_flags in configs:
+      runs[name].append(run_pipeline(path, config_flags, pythonpath))
   print("| version | events | median s | events/s | peak RSS MB | runs (s) |")
   print("|---|---|---|---|---|---|")
-  rows = [("baseline", baseline), ("this tree", current)] if baseline else [
-      ("this tree", current)]
   medians = {}
-  for name, runs in rows:
-    seconds = statistics.median(s for s, _ in runs)
+  for name, results in runs.items():
+    seconds = statistics.median(s for s, _ in results)
     medians[name] = seconds
     print(f"| {name} | {args.events:,} | {seconds:.1f} | {args.events / seconds:,.0f} | "
-          f"{max(m for _, m in runs):,.0f} | {' / '.join(f'{s:.1f}' for s, _ in runs)} |")
-  if baseline:
-    print(f"\nspeed-up (baseline / this tree, medians): "
-          f"{medians['baseline'] / medians['this tree']:.2f}x")
+          f"{max(m for _, m in results):,.0f} | "
+          f"{' / '.join(f'{s:.1f}' for s, _ in results)} |")
+  first = configs[0][0]
+  for name in list(medians)[1:]:
+    print(f"\nspeed-up of {name} over {first} (medians): "
+          f"{medians[first] / medians[name]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -38,18 +38,26 @@ def main(argv):
                       help="do not close the replayed time at the end (by default a last "
                            "heartbeat a day past the final event lets streaming consumers "
                            "fire every window; never sent with --loop)")
+  parser.add_argument("--delivery_timeout", type=float, default=120.0,
+                      help="seconds an event may wait for Kafka (a broker restarting, say) "
+                           "before it counts as failed; while no broker answers, new events "
+                           "are held back, and after this long the replay stops "
+                           "(default 120)")
   parser.add_argument("--quiet", action="store_true", help="no progress lines")
   args = parser.parse_args(argv)
   settings = Settings(
       [p.strip() for arg in args.input for p in arg.split(",") if p.strip()],
       args.bootstrap_servers, args.topic, rate=args.rate, producers=args.producers,
       speedup=args.speedup, loop=args.loop, partitions=args.partitions,
-      max_events=args.max_events, quiet=args.quiet, close=not args.no_close)
+      max_events=args.max_events, quiet=args.quiet, close=not args.no_close,
+      delivery_timeout_s=args.delivery_timeout)
   total = run(settings)
   print(f"firehose: {total['delivered']:,} events delivered to {args.topic} in "
         f"{total['seconds']:.1f} s ({total['events_per_second']:,.0f} events/s), "
         f"{total['failed']:,} failed, {total['unreadable']:,} unreadable records skipped")
   for error in total["errors"]:
     print(f"firehose: delivery error: {error}", file=sys.stderr)
+  for reason in total["stopped"]:
+    print(f"firehose: stopped early: {reason}", file=sys.stderr)
   print("summary: " + json.dumps({k: v for k, v in total.items() if k != "errors"}))
-  return 1 if total["failed"] else 0
+  return 1 if total["failed"] or total["stopped"] else 0

@@ -17,6 +17,9 @@ with confluent-kafka.
   partition is its first record that a window not yet stored may need, and its metadata
   holds that window time. A restart with the same group resumes there and skips the frames
   of windows already stored, so no frame is lost or written twice.
+- A broker that goes away is waited for: readers read nothing meanwhile (and say so every
+  half minute), and go on at their next offsets once it is back. A commit that fails
+  (after ~45 s without a coordinator) is logged and made again by a later bundle.
 """
 import collections
 import logging
@@ -31,7 +34,8 @@ from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.metrics import Metrics
 from apache_beam.utils.timestamp import MAX_TIMESTAMP, MIN_TIMESTAMP, Duration, Timestamp
 
-from pulse.io.kafka_codec import NotAnEvent, decode_event, heartbeat_time
+from pulse.io.frame_store import redact
+from pulse.io.kafka_codec import BrokerWatch, NotAnEvent, decode_event, heartbeat_time
 from pulse.transforms.dead_letters import DEAD, dead_letter
 
 LOG = logging.getLogger(__name__)
@@ -47,8 +51,11 @@ class KafkaSpec:
                max_out_of_order_s=60, poll_records=2000, poll_seconds=0.5):
     scheme, _, rest = uri.partition("://")
     bootstrap, _, topic = rest.partition("/")
+    if "@" in bootstrap:     # it would reach logs and every dead letter's source
+      raise ValueError(f"Kafka input {redact(uri)!r}: credentials in the URI are not "
+                       f"supported (the broker here takes none)")
     if scheme != "kafka" or not bootstrap or not topic or "/" in topic:
-      raise ValueError(f"Kafka input {uri!r} is not kafka://HOST:PORT/TOPIC")
+      raise ValueError(f"Kafka input {redact(uri)!r} is not kafka://HOST:PORT/TOPIC")
     if start not in (EARLIEST, LATEST, COMMITTED) or stop not in (NEVER, END):
       raise ValueError(f"bad Kafka start {start!r} or stop {stop!r}")
     self.uri, self.bootstrap, self.topic, self.group = uri, bootstrap, topic, group
@@ -241,7 +248,9 @@ class _ReadPartitionFn(beam.DoFn):
 
   def setup(self):
     from confluent_kafka import Consumer
-    self.consumer = Consumer(self.spec.consumer_config())
+    self.watch = BrokerWatch(lambda text: LOG.warning("%s (%s)", text, self.spec.uri),
+                             every_s=30)
+    self.consumer = Consumer(dict(self.spec.consumer_config(), **self.watch.config()))
     self.clocks = _Clocks(self.run_id, self.partitions, self.spec.max_out_of_order_ms)
     self.lock = threading.Lock()
     self.assigned = None          # (partition, next offset) the consumer is positioned at
@@ -278,12 +287,14 @@ class _ReadPartitionFn(beam.DoFn):
       return                         # an empty partition, or nothing left
     history = self._history(partition, restriction.start)
     with self.lock:
-      if self.consumer is None:
-        return                       # torn down (a cancelled job): read nothing more
+      if self.consumer is None:      # torn down (a cancelled job): read nothing more,
+        tracker.defer_remainder()    # and hand the rest back rather than fail the bundle
+        return
       self._position(partition, restriction.start)
       messages = [m for m in self.consumer.consume(self.spec.poll_records,
                                                    self.spec.poll_seconds)
                   if m.error() is None and m.partition() == partition]
+      self.watch.tick(probe=self._reachable)
     if messages:   # where the consumer now is, whatever part of the batch gets claimed
       self.assigned = [partition, messages[-1].offset() + 1]
     items = [self._parse(m, partition) for m in messages]
@@ -323,6 +334,14 @@ class _ReadPartitionFn(beam.DoFn):
     if claimed and history.position < restriction.stop:
       tracker.defer_remainder(Duration(seconds=0 if items else 0.2))
 
+  def _reachable(self):
+    from confluent_kafka import KafkaException
+    try:
+      self.consumer.list_topics(self.spec.topic, timeout=1)
+      return True
+    except KafkaException:
+      return False
+
   def _parse(self, message, partition):
     """(offset, record, event time ms, (source, value)) of one message: record is the
     decoded event, None for a heartbeat, or the reason it cannot be read."""
@@ -347,7 +366,7 @@ class _ReadPartitionFn(beam.DoFn):
 
   def _commit(self, partition, history):
     """Commit offsets up to what the frame store holds."""
-    from confluent_kafka import TopicPartition
+    from confluent_kafka import KafkaException, TopicPartition
     from pulse.io.frame_store import open_store
     store = open_store(self.sink_uri)
     try:
@@ -362,13 +381,21 @@ class _ReadPartitionFn(beam.DoFn):
       if offset <= history.committed:
         return
       history.forget_before(offset)
-      history.committed = offset
-    with self.lock:
-      if self.consumer is None:
-        return
-      self.consumer.commit(offsets=[TopicPartition(
-          self.spec.topic, partition, offset, metadata=str(resume_ms))], asynchronous=False)
-    self.committed.inc()
+      previous, history.committed = history.committed, offset
+    try:
+      with self.lock:
+        if self.consumer is not None:
+          self.consumer.commit(offsets=[TopicPartition(
+              self.spec.topic, partition, offset, metadata=str(resume_ms))],
+              asynchronous=False)
+          self.committed.inc()
+          return
+    except KafkaException as error:
+      LOG.warning("Kafka: offset %d of partition %d not committed (%s); a later bundle "
+                  "commits it", offset, partition, error.args[0].str())
+    with _HISTORIES_LOCK:       # not committed after all: the next finalizer tries again
+      if history.committed == offset:
+        history.committed = previous
 
 
 class _ReadUnboundedPartitionFn(_ReadPartitionFn):

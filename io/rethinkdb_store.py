@@ -1,7 +1,7 @@
 """Frames in a RethinkDB table:
   rethinkdb://[USER[:PASSWORD]@]HOST[:PORT]/DB/TABLE[?OPTION=VALUE&...]
-with options retry_s (default 30), retries (10), batch (200 frames a query), timeout_s (5,
-for connecting).
+with options retry_s (default 30), retries (10), timeout_s (5, for connecting): the retry
+budget every retrying store shares (io/frame_store.py); and batch (200 frames a query).
 USER defaults to admin, PORT to 28015; the password may come from env RETHINKDB_PASSWORD
 instead of the URI (better: Beam keeps pipeline options, --sink included, in its pipeline
 description). The password never appears in logs, errors or repr: URIs are shown redacted.
@@ -12,7 +12,6 @@ ms of its last write), stripped again on reading. A write whose connection fails
 unreachable or restarting) reconnects and is retried whole, with exponential backoff, within
 retry_s seconds and `retries` retries; then RethinkDBStoreError says which server, what
 failed and how many frames were not written."""
-import logging
 import os
 import re
 import time
@@ -22,14 +21,15 @@ from rethinkdb import RethinkDB
 from rethinkdb.errors import (ReqlAuthError, ReqlAvailabilityError, ReqlDriverError,
                               ReqlNonExistenceError, ReqlOpFailedError, ReqlTimeoutError)
 
-LOG = logging.getLogger(__name__)
+from pulse.io.frame_store import (RETRY_DEFAULTS, RETRY_OPTIONS, FrameStoreError,
+                                  RetryBudget, redact, uri_options)
+
 PASSWORD_ENV = "RETHINKDB_PASSWORD"
 DEFAULT_PORT = 28015
 STAMP = "stored_at"
 INDEXES = ("window_start", "window_end")
-OPTIONS = {"retry_s": float, "retries": int, "batch": int, "timeout_s": float}
-DEFAULTS = {"retry_s": 30.0, "retries": 10, "batch": 200, "timeout_s": 5.0}
-FIRST_DELAY_S, MAX_DELAY_S = 0.1, 5.0
+OPTIONS = dict(RETRY_OPTIONS, batch=int)
+DEFAULTS = dict(RETRY_DEFAULTS, batch=200)
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")     # RethinkDB's rule for db and table names
 FORMAT = "rethinkdb://[USER[:PASSWORD]@]HOST:PORT/DB/TABLE"
 # Worth retrying: connection trouble (including a server restart mid-query), and a replica
@@ -37,7 +37,7 @@ FORMAT = "rethinkdb://[USER[:PASSWORD]@]HOST:PORT/DB/TABLE"
 RETRYABLE = (ReqlDriverError, ReqlAvailabilityError, OSError)
 
 
-class RethinkDBStoreError(RuntimeError):
+class RethinkDBStoreError(FrameStoreError):
   """A store operation that failed for good (retry budget spent, or refused)."""
 
 
@@ -50,15 +50,6 @@ class _Secret:
 
   def __repr__(self):
     return "<secret>"
-
-
-def redact(uri):
-  """uri with any password replaced by ***."""
-  scheme, sep, rest = uri.partition("://")
-  userinfo, at, hostpath = rest.rpartition("@")
-  if not at or ":" not in userinfo:
-    return uri
-  return f"{scheme}{sep}{userinfo.partition(':')[0]}:***@{hostpath}"
 
 
 def parse_uri(uri):
@@ -78,20 +69,10 @@ def parse_uri(uri):
   if not host or not port.isdigit() or not _NAME.match(db) or not _NAME.match(table):
     raise ValueError(f"bad RethinkDB sink {shown!r}: use {FORMAT} (DB and TABLE made of "
                      f"A-Z, a-z, 0-9 and _)")
-  spec = dict(DEFAULTS, host=host.strip("[]"), port=int(port),
-              user=urllib.parse.unquote(user) if at and user else "admin",
+  return dict(uri_options(query, OPTIONS, DEFAULTS, shown), host=host.strip("[]"),
+              port=int(port), user=urllib.parse.unquote(user) if at and user else "admin",
               password=urllib.parse.unquote(password) if at and colon else None,
               db=db, table=table)
-  for key, values in urllib.parse.parse_qs(query, keep_blank_values=True).items():
-    if key not in OPTIONS:
-      raise ValueError(f"unknown option {key!r} in RethinkDB sink {shown!r}: known are "
-                       f"{', '.join(OPTIONS)}")
-    try:
-      spec[key] = OPTIONS[key](values[-1])
-    except ValueError:
-      raise ValueError(f"option {key}={values[-1]!r} in {shown!r} is not a "
-                       f"{OPTIONS[key].__name__}") from None
-  return spec
 
 
 def _strip(doc):
@@ -112,11 +93,14 @@ class RethinkDBFrameStore:
     self.uri = redact(uri)
     self.host, self.port, self.user = spec["host"], spec["port"], spec["user"]
     self.db, self.table = spec["db"], spec["table"]
-    self.retry_s, self.retries = spec["retry_s"], spec["retries"]
     self.batch_size, self.timeout_s = spec["batch"], spec["timeout_s"]
     password = spec["password"]
     self._password = _Secret(os.environ.get(PASSWORD_ENV, "") if password is None
                              else password)
+    self.budget = RetryBudget(f"RethinkDB at {self.address}", spec["retry_s"],
+                              spec["retries"], self.timeout_s,
+                              lambda e: isinstance(e, RETRYABLE), self._scrub,
+                              RethinkDBStoreError)
     self.r = RethinkDB()
     self._table = self.r.db(self.db).table(self.table)
     self.conn = None
@@ -153,33 +137,12 @@ class RethinkDBFrameStore:
         pass
 
   def _run(self, what, query, unwritten=None):
-    """query(conn), reconnecting and retrying with exponential backoff on connection
-    errors until retry_s seconds or `retries` retries are spent."""
-    started = time.monotonic()
-    delay = FIRST_DELAY_S
-    attempt = 0
-    while True:
-      attempt += 1
-      try:
-        if self.conn is None:
-          self.conn = self._connect(min(self.timeout_s, max(
-              0.1, self.retry_s - (time.monotonic() - started))))
-        return query(self.conn)
-      except RETRYABLE as e:
-        self._drop_connection()
-        reason = self._scrub(f"{type(e).__name__}: {e}".splitlines()[0])
-        elapsed = time.monotonic() - started
-        if attempt > self.retries or elapsed >= self.retry_s:
-          lost = f"; {unwritten} not written" if unwritten else ""
-          raise RethinkDBStoreError(
-              f"RethinkDB at {self.address} failed: {what}, {attempt} attempt(s) over "
-              f"{elapsed:.1f} s (retry budget {self.retry_s:g} s, {self.retries} "
-              f"retries): {reason}{lost}") from None
-        wait = min(delay, MAX_DELAY_S, self.retry_s - elapsed)   # the last try at the end
-        LOG.warning("RethinkDB at %s: %s failed (%s); retry %d in %.2f s", self.address,
-                    what, reason, attempt, wait)
-        time.sleep(wait)
-        delay *= 2
+    """query(conn) within the retry budget, reconnecting after a connection error."""
+    def attempt(timeout_s):
+      if self.conn is None:
+        self.conn = self._connect(timeout_s)
+      return query(self.conn)
+    return self.budget.run(what, attempt, unwritten, recover=self._drop_connection)
 
   def _create_if_missing(self, conn):
     r = self.r

@@ -25,7 +25,10 @@ class PulseOptions(PipelineOptions):
              "Beam filesystem (jsonl://gs://bucket/frames.jsonl: for Dataflow), or "
              "rethinkdb://[USER@]HOST:PORT/DB/TABLE (the password from env "
              "RETHINKDB_PASSWORD rather than the URI, which Beam keeps in the pipeline "
-             "description). Frames are keyed by window, so reruns overwrite. Default: "
+             "description). sqlite:// and rethinkdb:// take a retry budget, e.g. "
+             "?retry_s=30&retries=10&timeout_s=5 (the defaults): a write waits for a "
+             "locked SQLite file or an unreachable server that long, then fails. Frames "
+             "are keyed by window, so reruns overwrite. Default: "
              f"{DEFAULT_SINK}")
     group.add_argument(
         "--dead_letter_output", default=None,

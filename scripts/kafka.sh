@@ -40,7 +40,11 @@ Commands:
               (127.0.0.1:PORT). Exits non-zero with the log's tail if it does not come up.
               Each start begins with an empty DIR/data (a fresh cluster). If a broker
               from DIR is already running, prints its address instead.
+  restart DIR Start the broker of DIR again (after stop or kill) on the same ports with its
+              data: a broker back from a crash. Fails if another process took a port.
   stop DIR    Stop the broker of DIR (TERM, then KILL after ${STOP_TIMEOUT}s). Idempotent.
+  kill DIR    Kill the broker of DIR with SIGKILL (a crash: no clean shutdown), waiting
+              until it is gone. Idempotent.
   status DIR  Print whether the broker of DIR runs; exit 0 if it does, 3 if not.
   --help      This text.
 
@@ -248,6 +252,63 @@ EOF
 }
 
 # ---------------------------------------------------------------------------------- start
+# Run the broker of DIR on its server.properties until it answers: 0 then, 2 if it could
+# not bind its port; dies on any other failure. Log lines before byte MARK of broker.log
+# are an earlier run's.
+launch() {
+  local dir="$1" bootstrap="$2" deadline="$3" mark="${4:-0}" java pid
+  java="$(java_bin)"
+  # setsid: the broker outlives this script and is not hit by signals to its terminal's
+  # process group; its stdio never holds the caller's pipes.
+  # shellcheck disable=SC2086
+  setsid "$java" ${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true -Dkafka.logs.dir="$dir" \
+    "-Dlog4j2.configurationFile=$dir/log4j2.properties" \
+    -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" \
+    </dev/null >>"$dir/broker.out" 2>&1 &
+  pid=$!
+  echo "$pid" >"$dir/kafka.pid"
+  echo "$bootstrap" >"$dir/bootstrap"
+  while :; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      wait "$pid" 2>/dev/null || true
+      rm -f "$dir/kafka.pid"
+      # (no pipe into grep -q: under pipefail its early exit would fail the pipe)
+      if grep -qi "address already in use" \
+           <(tail -c "+$(( mark + 1 ))" "$dir/broker.log" 2>/dev/null) "$dir/broker.out"; then
+        return 2
+      fi
+      log_tail "$dir"
+      die "broker exited during start (see $dir/broker.log)"
+    fi
+    if probe "$bootstrap" "$dir/broker.log"; then
+      watch "$dir" "$pid"
+      echo "$pid"
+      return 0
+    fi
+    if (( $(date +%s) >= deadline )); then
+      log_tail "$dir"
+      cmd_stop "$dir" >&2
+      die "broker did not answer on $bootstrap within ${START_TIMEOUT}s"
+    fi
+    sleep 0.3
+  done
+}
+
+watch() {  # with KAFKA_WATCH_PID: kill broker PID once that process is gone without stopping it
+  local dir="$1" pid="$2"
+  [[ -n "${KAFKA_WATCH_PID:-}" ]] || return 0
+  # shellcheck disable=SC2016  # $1, $2 are the inner script's arguments
+  setsid bash -c '
+    while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 2; done
+    if kill -0 "$2" 2>/dev/null; then
+      kill -TERM "$2"
+      for _ in $(seq 100); do kill -0 "$2" 2>/dev/null || exit 0; sleep 0.2; done
+      kill -KILL "$2" 2>/dev/null
+    fi' kafka-watch "$KAFKA_WATCH_PID" "$pid" </dev/null >/dev/null 2>&1 &
+  echo $! >"$dir/watch.pid"
+}
+
 cmd_start() {
   local dir="${1:-}"
   [[ -n "$dir" ]] || die "usage: kafka.sh start DIR"
@@ -262,13 +323,10 @@ cmd_start() {
   cmd_fetch
   local java
   java="$(java_bin)"
-  local cp="$LIBS/*"
-  local log4j="-Dlog4j2.configurationFile=$dir/log4j2.properties"
-  local heap="${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m}"
   local started; started=$(date +%s)
 
   # A port free when picked can be taken before the broker binds it: then try new ports.
-  local attempt port cport bootstrap deadline
+  local attempt port cport bootstrap status
   for attempt in 1 2 3; do
     read -r port cport <<<"$(free_ports 2)" || true
     [[ -n "${cport:-}" ]] || die "could not pick free ports on $HOST"
@@ -277,59 +335,45 @@ cmd_start() {
     : >"$dir/broker.log"; : >"$dir/broker.out"
     write_config "$dir" "$port" "$cport"
     # --standalone: this controller alone is the initial (dynamic, KIP-853) voter set.
-    if ! "$java" -Xmx256m "$log4j" -cp "$cp" kafka.tools.StorageTool format \
+    if ! "$java" -Xmx256m "-Dlog4j2.configurationFile=$dir/log4j2.properties" \
+           -cp "$LIBS/*" kafka.tools.StorageTool format \
            --standalone -t "$(cluster_id)" -c "$dir/server.properties" \
            >"$dir/format.log" 2>&1; then
       tail -n 40 "$dir/format.log" >&2
       die "formatting the storage in $dir/data failed"
     fi
-    # setsid: the broker outlives this script and is not hit by signals to its terminal's
-    # process group; its stdio never holds the caller's pipes.
-    # shellcheck disable=SC2086
-    setsid "$java" $heap -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
-      -Djava.awt.headless=true -Dkafka.logs.dir="$dir" "$log4j" \
-      -cp "$cp" kafka.Kafka "$dir/server.properties" \
-      </dev/null >>"$dir/broker.out" 2>&1 &
-    pid=$!
-    echo "$pid" >"$dir/kafka.pid"
-    echo "$bootstrap" >"$dir/bootstrap"
-
-    deadline=$(( started + START_TIMEOUT ))
-    while :; do
-      if ! kill -0 "$pid" 2>/dev/null; then
-        wait "$pid" 2>/dev/null || true
-        if grep -qi "address already in use" "$dir/broker.log" "$dir/broker.out" \
-             && [[ $attempt -lt 3 ]]; then
-          echo "kafka.sh: port taken, retrying with new ports" >&2
-          continue 2
-        fi
-        log_tail "$dir"
-        rm -f "$dir/kafka.pid"
-        die "broker exited during start (see $dir/broker.log)"
-      fi
-      if probe "$bootstrap" "$dir/broker.log"; then break 2; fi
-      if (( $(date +%s) >= deadline )); then
-        log_tail "$dir"
-        cmd_stop "$dir" >&2
-        die "broker did not answer on $bootstrap within ${START_TIMEOUT}s"
-      fi
-      sleep 0.3
-    done
+    status=0
+    pid="$(launch "$dir" "$bootstrap" $(( started + START_TIMEOUT )))" || status=$?
+    (( status == 0 )) && break
+    (( status == 2 )) || exit "$status"           # launch has said why
+    (( attempt < 3 )) || die "ports taken three times in a row"
+    echo "kafka.sh: port taken, retrying with new ports" >&2
   done
-
-  if [[ -n "${KAFKA_WATCH_PID:-}" ]]; then
-    # Kill the broker once the watched process (e.g. pytest) is gone without stopping it.
-    # shellcheck disable=SC2016  # $1, $2 are the inner script's arguments
-    setsid bash -c '
-      while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 2; done
-      if kill -0 "$2" 2>/dev/null; then
-        kill -TERM "$2"
-        for _ in $(seq 100); do kill -0 "$2" 2>/dev/null || exit 0; sleep 0.2; done
-        kill -KILL "$2" 2>/dev/null
-      fi' kafka-watch "$KAFKA_WATCH_PID" "$pid" </dev/null >/dev/null 2>&1 &
-    echo $! >"$dir/watch.pid"
-  fi
   echo "kafka.sh: broker pid $pid up on $bootstrap in $(( $(date +%s) - started ))s" >&2
+  echo "$bootstrap"
+}
+
+# ---------------------------------------------------------------------------------- restart
+cmd_restart() {  # the broker of DIR again: same config, ports and data (after stop or kill)
+  local dir="${1:-}"
+  [[ -n "$dir" ]] || die "usage: kafka.sh restart DIR"
+  [[ -f "$dir/server.properties" && -d "$dir/data" && -f "$dir/bootstrap" ]] \
+    || die "$dir holds no broker to restart (start one first)"
+  dir="$(cd "$dir" && pwd)"
+  local pid bootstrap status=0 started mark
+  bootstrap="$(cat "$dir/bootstrap")"
+  if pid="$(pid_of "$dir")"; then
+    echo "kafka.sh: broker of $dir already runs (pid $pid)" >&2
+    echo "$bootstrap"
+    return 0
+  fi
+  started=$(date +%s)
+  mark="$(stat -c %s "$dir/broker.log" 2>/dev/null || echo 0)"
+  : >"$dir/broker.out"
+  pid="$(launch "$dir" "$bootstrap" $(( started + START_TIMEOUT )) "$mark")" || status=$?
+  (( status != 2 )) || die "cannot restart on $bootstrap: its port is taken now"
+  (( status == 0 )) || exit "$status"
+  echo "kafka.sh: broker pid $pid up again on $bootstrap in $(( $(date +%s) - started ))s" >&2
   echo "$bootstrap"
 }
 
@@ -345,9 +389,9 @@ stop_watchdog() {  # the KAFKA_WATCH_PID watcher of DIR, with its sleep (its own
   rm -f "$dir/watch.pid"
 }
 
-cmd_stop() {
-  local dir="${1:-}"
-  [[ -n "$dir" ]] || die "usage: kafka.sh stop DIR"
+cmd_stop() {  # DIR [kill]: TERM (KILL after STOP_TIMEOUT); with kill, SIGKILL at once
+  local dir="${1:-}" crash="${2:-}"
+  [[ -n "$dir" ]] || die "usage: kafka.sh ${crash:-stop} DIR"
   [[ -d "$dir" ]] || { echo "kafka.sh: not running ($dir does not exist)"; return 0; }
   dir="$(cd "$dir" && pwd)"
   stop_watchdog "$dir"
@@ -355,6 +399,13 @@ cmd_stop() {
   if ! pid="$(pid_of "$dir")"; then
     rm -f "$dir/kafka.pid"
     echo "kafka.sh: not running"
+    return 0
+  fi
+  if [[ -n "$crash" ]]; then   # a crash: no clean shutdown; DIR keeps its data for restart
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    rm -f "$dir/kafka.pid"
+    echo "kafka.sh: killed broker $pid (SIGKILL)"
     return 0
   fi
   kill -TERM "$pid" 2>/dev/null || true
@@ -387,7 +438,9 @@ cmd_status() {
 case "${1:-}" in
   fetch)  cmd_fetch ;;
   start)  cmd_start "${2:-}" ;;
+  restart) cmd_restart "${2:-}" ;;
   stop)   cmd_stop "${2:-}" ;;
+  kill)   cmd_stop "${2:-}" kill ;;
   status) cmd_status "${2:-}" ;;
   -h|--help|help) usage ;;
   *) usage >&2; exit 2 ;;

@@ -1,9 +1,12 @@
-"""Test helpers: the real hours, and running the pipeline in-process.
+"""Test helpers: the real hours, running the pipeline in-process (batch, or streaming on
+Prism from Kafka with a firehose thread), test servers' ports and stops.
 (tests/conftest.py puts this folder on sys.path, so tests `from helpers import ...`.)"""
 import json
 import os
 import socket
 import subprocess
+import threading
+import time
 
 import apache_beam as beam
 
@@ -107,3 +110,70 @@ def stop_process(process, timeout=10):
   except subprocess.TimeoutExpired:
     process.kill()
     process.wait(timeout)
+
+
+# Streaming on Prism from Kafka (confluent-kafka and Prism are loaded only when used).
+
+def start_pipeline(bootstrap, topic, group, sink, dead, *flags):
+  """The streaming pipeline on Prism, reading kafka://bootstrap/topic as `group`; returns
+  the running job's result."""
+  from prism_runner import prism_options
+  options = pipeline_options(prism_options(streaming=True) + [
+      f"--input=kafka://{bootstrap}/{topic}", f"--sink={sink}", f"--kafka_group={group}",
+      f"--dead_letter_output={dead}", *flags])
+  pipeline = beam.Pipeline(options=options)
+  graph.build(pipeline, options)
+  return pipeline.run()
+
+
+class Firehose(threading.Thread):
+  """pulse.firehose.replay.run of one hour in a thread: total and done_at once it ends;
+  settings (delivery_timeout_s, ...) go to its Settings, its messages to out."""
+  def __init__(self, bootstrap, topic, hour, rate, out=None, **settings):
+    from pulse.firehose.replay import Settings
+    super().__init__(daemon=True)
+    self.settings = Settings([hour], bootstrap, topic, rate=rate, quiet=True, **settings)
+    self.out = out
+    self.done_at = None
+    self.total = None
+
+  def run(self):
+    from pulse.firehose.replay import run
+    self.total = run(self.settings, self.out)
+    self.done_at = time.monotonic()
+
+
+def wait_for(condition, timeout, what):
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    if condition():
+      return
+    time.sleep(0.2)
+  raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def frames_equal(sink, expected):
+  """True when the store holds exactly the expected frames; else a short account of the
+  difference is kept in frames_equal.last."""
+  got = {f["id"]: f for f in stored_frames(sink)}
+  want = {f["id"]: f for f in expected}
+  frames_equal.last = {
+      "missing": sorted(set(want) - set(got))[:5],
+      "extra": sorted(set(got) - set(want))[:5],
+      "different": [(i, got[i]["edges"], want[i]["edges"]) for i in sorted(want)
+                    if i in got and got[i] != want[i]][:5]}
+  return got == want
+
+
+def wait_for_batch_frames(sink, expected, timeout):
+  """Wait until the store holds exactly the batch run's frames; else fail saying how they
+  differ."""
+  try:
+    wait_for(lambda: frames_equal(sink, expected), timeout, "the batch run's frames")
+  except AssertionError:
+    raise AssertionError(f"frames differ from the batch run's: {frames_equal.last}") from None
+
+
+def counter(result, name):
+  return sum(c.committed or 0 for c in result.metrics().query()["counters"]
+             if c.key.metric.name == name)

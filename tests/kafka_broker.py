@@ -1,6 +1,8 @@
 """A real single-node Kafka broker (KRaft) for tests, run by scripts/kafka.sh on 127.0.0.1.
 
   with kafka_broker(tmp_dir) as bootstrap: ...      # "127.0.0.1:PORT"
+    kill_broker(tmp_dir)                            # a crash: SIGKILL, data kept
+    restart_broker(tmp_dir)                         # back on the same port, same data
 
 or, in a test module, `from kafka_broker import kafka_bootstrap` and take the session
 fixture `kafka_bootstrap`. Without java (17+) or mvn the fixture skips, except under CI
@@ -68,6 +70,15 @@ def _script(*args, timeout):
                         stdin=subprocess.DEVNULL, env=env, timeout=timeout)
 
 
+def _checked(*args, timeout):
+  """The last line scripts/kafka.sh ARGS printed; RuntimeError with its output if it
+  failed."""
+  done = _script(*args, timeout=timeout)
+  if done.returncode:
+    raise RuntimeError(f"scripts/kafka.sh {args[0]} failed:\n{done.stdout}{done.stderr}")
+  return (done.stdout.strip().splitlines() or [""])[-1]
+
+
 @contextlib.contextmanager
 def kafka_broker(tmp_dir):
   """Fetch Kafka if needed, start a broker with its state in tmp_dir, yield its bootstrap
@@ -76,18 +87,24 @@ def kafka_broker(tmp_dir):
   if reason:
     unavailable(reason)
   tmp_dir = str(tmp_dir)
-  fetch = _script("fetch", timeout=FETCH_TIMEOUT)
-  if fetch.returncode:
-    raise RuntimeError(f"scripts/kafka.sh fetch failed:\n{fetch.stdout}{fetch.stderr}")
+  _checked("fetch", timeout=FETCH_TIMEOUT)
   try:
-    start = _script("start", tmp_dir, timeout=START_TIMEOUT)
-    if start.returncode:
-      raise RuntimeError(f"scripts/kafka.sh start failed:\n{start.stdout}{start.stderr}")
-    yield start.stdout.strip().splitlines()[-1]
+    yield _checked("start", tmp_dir, timeout=START_TIMEOUT)
   finally:
     stop = _script("stop", tmp_dir, timeout=STOP_TIMEOUT)
     if stop.returncode:
       print(f"scripts/kafka.sh stop failed:\n{stop.stdout}{stop.stderr}", file=sys.stderr)
+
+
+def kill_broker(tmp_dir):
+  """SIGKILL the broker of tmp_dir, as a crash would end it; its data stays."""
+  _checked("kill", str(tmp_dir), timeout=STOP_TIMEOUT)
+
+
+def restart_broker(tmp_dir):
+  """Start the broker of tmp_dir again, on the same port with the same data; returns its
+  bootstrap address once it answers."""
+  return _checked("restart", str(tmp_dir), timeout=START_TIMEOUT)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,8 @@ queries of pulse.io.rethinkdb_store, keeping everything in memory:
               is a partial sequence that never ends and answers a CONTINUE once it has
               changes; STOP ends either
 stop() drops every connection and the listener; restart() listens again on the same port
-with the same data, like a server restart.
+with the same data, like a server restart; crash_on_insert() stops it in the middle of a
+write (the insert neither applied nor answered), to come back later or never.
 
   with RethinkDBDouble(users={"admin": "", "pulse": "pw"}) as server:
     r.connect("127.0.0.1", server.port, user="pulse", password="pw")
@@ -30,6 +31,7 @@ import os
 import socket
 import struct
 import threading
+import time
 import uuid
 
 HOST = "127.0.0.1"
@@ -188,6 +190,8 @@ class _Connection:
   def query(self, token, message):
     kind = message[0]
     if kind == QUERY["START"]:
+      if self.server._crashes_on(message[1]):
+        return                   # the client waits for an answer that never comes
       options = message[2] if len(message) > 2 else {}
       noreply = options.get("noreply", False)
       try:
@@ -313,6 +317,8 @@ class RethinkDBDouble:
     self.lock = threading.RLock()
     self.listener = None
     self.connections = set()
+    self.crash = None          # [inserts to go, seconds down or None] (crash_on_insert)
+    self.crashes = 0
     self.start()
 
   def __enter__(self):
@@ -355,6 +361,30 @@ class RethinkDBDouble:
     """Up again on the same port, with the same data."""
     self.stop()
     self.start()
+
+  def crash_on_insert(self, nth=1, down_s=None):
+    """At the nth INSERT from now, crash: stop without applying or answering it, and
+    start again after down_s seconds (None: stay down)."""
+    with self.lock:
+      self.crash = [nth, down_s]
+
+  def _crashes_on(self, term):
+    with self.lock:
+      if self.crash is None or not (isinstance(term, list) and term[0] == TERM["INSERT"]):
+        return False
+      self.crash[0] -= 1
+      if self.crash[0] > 0:
+        return False
+      down_s, self.crash = self.crash[1], None
+      self.crashes += 1
+    threading.Thread(target=self._down_for, args=(down_s,), daemon=True).start()
+    return True
+
+  def _down_for(self, down_s):
+    self.stop()
+    if down_s is not None:
+      time.sleep(down_s)
+      self.start()
 
   def _accept(self, listener):
     while self.listener is listener:

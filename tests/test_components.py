@@ -13,11 +13,11 @@ from apache_beam.transforms.window import TimestampedValue
 from helpers import HOURS, batch_test_pipeline
 from pulse.io.json_records import decode_lines
 from pulse.transforms.components import (ComponentsCombineFn, MergeForestsCombineFn,
-                                         SpanningForestCoder, link_of)
+                                         SpanningForest, SpanningForestCoder, link_of)
 from pulse.transforms.edges import edge_of
 from pulse.transforms.events import normalise
 from pulse.transforms.frames import build_frame
-from pulse.transforms.windows import WindowedComponents
+from pulse.transforms.windows import WindowedComponents, uses_block
 
 
 def real_edges(year):
@@ -113,12 +113,17 @@ def test_merge_and_extract_never_change_their_inputs():
     fn.add_input(a, link)
   for link in links[300:]:
     fn.add_input(b, link)
-  before = [(x.edges, list(x.links), list(x.pending)) for x in (a, b)]
-  fn.merge_accumulators([a, b])
-  fn.extract_output(a)
+  before = [SpanningForest(x.edges, x.links, x.pending) for x in (a, b)]
+  merged = fn.merge_accumulators([a, b])
+  output = fn.extract_output(a)
   merge = MergeForestsCombineFn()
   merge.extract_output(merge.add_input(merge.create_accumulator(), (0, b)))
-  assert [(x.edges, x.links, x.pending) for x in (a, b)] == before
+  assert [a, b] == before     # extract may fold pending edges in: same summary
+  # Outputs share no state with their inputs: adding to an input later leaves them be.
+  output_then, merged_then = (SpanningForest(x.edges, x.links) for x in (output, merged))
+  fn.add_input(a, (2**62, "x", "new-a", "new-b", "PushEvent"))
+  a.fold()                  # in order: extends a's links in place
+  assert (output, merged) == (output_then, merged_then)
 
 
 def test_coder_round_trip():
@@ -139,26 +144,43 @@ def _frames_of(forests, label="Frames"):
 
 class _WindowFrame(beam.DoFn):
   def process(self, forest, window=beam.DoFn.WindowParam):
-    frame = build_frame(forest, window.start.micros // 1000, window.end.micros // 1000, 2)
+    frame = build_frame(forest, window.start.micros // 1000, window.end.micros // 1000, 2,
+                        max_clusters=10**6)
     yield frame["id"], frame["edges"], sorted(tuple(c["members"]) for c in frame["clusters"])
 
 
-def test_sliced_and_plain_windows_agree_in_beam():
+@pytest.mark.parametrize("size_s", [60, 120, 300, 1380])   # 1, 2, 5 and 23 panes
+def test_sliced_and_plain_windows_agree_in_beam(size_s):
   edges = real_edges("2011")
+  size_ms = size_s * 1000
   with batch_test_pipeline() as p:
     stamped = p | beam.Create(_timestamped(edges))
-    sliced = _frames_of(stamped | "sliced" >> WindowedComponents(300, 60, sliced=True))
-    plain = _frames_of(stamped | "plain" >> WindowedComponents(300, 60, sliced=False),
+    sliced = _frames_of(stamped | "sliced" >> WindowedComponents(size_s, 60, sliced=True))
+    plain = _frames_of(stamped | "plain" >> WindowedComponents(size_s, 60, sliced=False),
                        "PlainFrames")
     expected = []
     t0 = min(e["created_at"] for e in edges) // 60_000 * 60_000
-    for start in range(t0 - 240_000, max(e["created_at"] for e in edges) + 1, 60_000):
-      mine = [e for e in edges if start <= e["created_at"] < start + 300_000]
+    for start in range(t0 - size_ms + 60_000, max(e["created_at"] for e in edges) + 1,
+                       60_000):
+      mine = [e for e in edges if start <= e["created_at"] < start + size_ms]
       if mine:
-        expected.append((f"{start}-{start + 300_000}", len(mine),
+        expected.append((f"{start}-{start + size_ms}", len(mine),
                          [c for c in oracle(mine)]))
     assert_that(sliced, equal_to(expected), label="sliced")
     assert_that(plain, equal_to(expected), label="plain")
+
+
+@pytest.mark.parametrize("panes", range(1, 40))
+def test_the_blocks_a_window_merges_partition_it(panes):
+  period, levels = 60_000, panes.bit_length()
+  for first in range(-40, 40):
+    window_start, window_end = first * period, (first + panes) * period
+    used = [(level, start) for level in range(levels)
+            for start in range(-256 * period, 256 * period, period << level)
+            if uses_block(window_start, window_end, level, start, period, levels)]
+    covered = sorted(start + k * period for level, start in used for k in range(1 << level))
+    assert covered == list(range(window_start, window_end, period))
+    assert len(used) <= 2 * levels
 
 
 def test_window_size_must_be_a_multiple_of_the_period():

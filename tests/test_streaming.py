@@ -1,68 +1,15 @@
 """Streaming on Prism from the real Kafka broker: frames are stored while the firehose
 still produces, equal the batch run's when the stream is drained, and survive a stop and a
 restart with the same consumer group."""
-import threading
 import time
 
-import apache_beam as beam
 import pytest
 
-from helpers import HOURS, stored_frames
-from prism_runner import prism_binary, prism_options
+from helpers import (HOURS, Firehose, counter, start_pipeline, stored_frames, wait_for,
+                     wait_for_batch_frames)
 from pulse.firehose.replay import Settings, ensure_topic, run as firehose
-from pulse.pipeline import graph
-from pulse.pipeline.cli import pipeline_options
 
 pytestmark = pytest.mark.servers
-
-
-def start_pipeline(bootstrap, topic, group, sink, dead, *flags):
-  prism_binary()
-  options = pipeline_options(prism_options(streaming=True) + [
-      f"--input=kafka://{bootstrap}/{topic}", f"--sink={sink}", f"--kafka_group={group}",
-      f"--dead_letter_output={dead}", *flags])
-  pipeline = beam.Pipeline(options=options)
-  graph.build(pipeline, options)
-  return pipeline.run()
-
-
-class Firehose(threading.Thread):
-  def __init__(self, bootstrap, topic, hour, rate):
-    super().__init__(daemon=True)
-    self.settings = Settings([hour], bootstrap, topic, rate=rate, quiet=True)
-    self.done_at = None
-    self.total = None
-
-  def run(self):
-    self.total = firehose(self.settings)
-    self.done_at = time.monotonic()
-
-
-def wait_for(condition, timeout, what):
-  deadline = time.monotonic() + timeout
-  while time.monotonic() < deadline:
-    if condition():
-      return
-    time.sleep(0.2)
-  raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def frames_equal(sink, expected):
-  """True when the store holds exactly the expected frames; else a short account of the
-  difference is kept in frames_equal.last."""
-  got = {f["id"]: f for f in stored_frames(sink)}
-  want = {f["id"]: f for f in expected}
-  frames_equal.last = {
-      "missing": sorted(set(want) - set(got))[:5],
-      "extra": sorted(set(got) - set(want))[:5],
-      "different": [(i, got[i]["edges"], want[i]["edges"]) for i in sorted(want)
-                    if i in got and got[i] != want[i]][:5]}
-  return got == want
-
-
-def counter(result, name):
-  return sum(c.committed or 0 for c in result.metrics().query()["counters"]
-             if c.key.metric.name == name)
 
 
 def test_frames_stream_while_producing_and_equal_the_batch_run(
@@ -86,10 +33,7 @@ def test_frames_stream_while_producing_and_equal_the_batch_run(
     assert producer.total["delivered"] == 8273 and producer.total["failed"] == 0
     assert first_frame_at is not None and first_frame_at < producer.done_at, \
         "no frame was stored while the firehose was still producing"
-    try:
-      wait_for(lambda: frames_equal(sink, expected), 30, "the batch run's frames")
-    except AssertionError:
-      raise AssertionError(f"frames differ from the batch run's: {frames_equal.last}")
+    wait_for_batch_frames(sink, expected, 30)
     assert counter(result, "events_read") == 8273
     assert counter(result, "dead_letter_late") == 0
   finally:
@@ -120,10 +64,7 @@ def test_stop_and_restart_with_the_same_group_loses_and_duplicates_nothing(
   try:
     producer.join(120)
     assert producer.total["failed"] == 0
-    try:
-      wait_for(lambda: frames_equal(sink, expected), 120, "the batch run's frames")
-    except AssertionError:
-      raise AssertionError(f"frames differ from the batch run's: {frames_equal.last}")
+    wait_for_batch_frames(sink, expected, 120)
     # It resumed from the group's offsets, not from the start: windows the store already
     # held whole were recognised and skipped, not overwritten with a partial view.
     assert counter(second, "frames_already_stored") > 0
@@ -157,10 +98,7 @@ def test_an_idle_partition_holds_frames_back_until_a_heartbeat_reaches_it(
     time.sleep(12)
     assert stored_frames(sink) == [], "a window closed while a partition was silent"
     close_replay(Settings([], kafka_bootstrap, topic), last)
-    try:
-      wait_for(lambda: frames_equal(sink, expected), 60, "the batch run's frames")
-    except AssertionError:
-      raise AssertionError(f"frames differ from the batch run's: {frames_equal.last}")
+    wait_for_batch_frames(sink, expected, 60)
   finally:
     result.cancel()
 

@@ -46,64 +46,89 @@ class UnionFind:
     return out
 
 
-def _root(parent, item):
-  """The root of item in a union-find held as a dict (a vertex absent from it is a
-  root), halving the path on the way."""
-  get = parent.get
-  up = get(item)
-  while up is not None:
-    above = get(up)
-    if above is None:
-      return up
-    parent[item] = above
-    item, up = above, get(above)
-  return item
+def _grow(links, tree=None):
+  """Kruskal's union-find, with trees held as lists: every vertex maps to the list of its
+  tree's links (one list object per tree), and a join relabels the vertices of the
+  smaller tree. A find is one dict lookup, the fastest form in pure Python. Goes on from
+  `tree` if given (changing it). Returns (the links that joined two trees, in the order
+  given; vertex -> its tree's links)."""
+  tree = {} if tree is None else tree
+  get = tree.get
+  joined = []
+  keep = joined.append
+  for link in links:
+    a, b = link[2], link[3]
+    ta, tb = get(a), get(b)
+    if ta is None:
+      if tb is None:
+        tree[a] = tree[b] = [link]
+      else:
+        tb.append(link)
+        tree[a] = tb
+    elif tb is None:
+      ta.append(link)
+      tree[b] = ta
+    elif ta is tb:
+      continue
+    else:
+      if len(ta) < len(tb):
+        ta, tb = tb, ta
+      ta.append(link)
+      ta += tb
+      for other in tb:
+        tree[other[2]] = tree[other[3]] = ta
+    keep(link)
+  return joined, tree
 
 
 def spanning_forest(links):
   """Kruskal: the MSF of these edges, sorted by the edge order. The hot spot of every
-  combine, so a bare dict union-find (which root wins does not change the links kept)."""
-  parent = {}
-  forest = []
-  for link in sorted(links):
-    a, b = _root(parent, link[2]), _root(parent, link[3])
-    if a != b:
-      parent[b] = a
-      forest.append(link)
-  return forest
+  combine."""
+  return _grow(sorted(links))[0]
 
 
 def forest_trees(links):
-  """The trees of a spanning forest: {root: [its links, in the order given]}."""
-  parent = {}
-  for link in links:              # a forest: every link joins two trees
-    parent[_root(parent, link[3])] = _root(parent, link[2])
-  trees = {}
-  for link in links:
-    trees.setdefault(_root(parent, link[2]), []).append(link)
-  return trees
+  """The trees of a spanning forest, each as the list of its links."""
+  return list({id(tree): tree for tree in _grow(links)[1].values()}.values())
 
 
 class SpanningForest:
   """A summary: the number of edges it covers and their minimum spanning forest.
-  `pending` buffers raw edges between compactions; compact() folds them in."""
-  __slots__ = ("edges", "links", "pending")
+  `pending` buffers raw edges between compactions; compact() folds them in. `tree` is
+  the union-find state of `links` when known (never encoded: it can be rebuilt)."""
+  __slots__ = ("edges", "links", "pending", "tree")
 
-  def __init__(self, edges=0, links=(), pending=()):
+  def __init__(self, edges=0, links=(), pending=(), tree=None):
     self.edges = edges
     self.links = list(links)
     self.pending = list(pending)
+    self.tree = tree
+
+  def fold(self):
+    """Fold the pending edges into the forest, in place. When they all come after the
+    forest's links in the edge order (edges arriving in time order, the usual case),
+    Kruskal goes on from the saved state and the cost is that of the new edges only."""
+    if not self.pending:
+      return
+    pending = sorted(self.pending)
+    self.pending = []
+    if self.tree is not None and (not self.links or pending[0] > self.links[-1]):
+      self.links += _grow(pending, self.tree)[0]
+    else:
+      self.links, self.tree = _grow(sorted(self.links + pending))
 
   def compacted(self):
-    """A new summary with no pending edges (self is left as it is)."""
-    if not self.pending:
-      return SpanningForest(self.edges, self.links)
-    return SpanningForest(self.edges, spanning_forest(self.links + self.pending))
+    """A new summary with no pending edges and no union-find state. Folds self first,
+    which changes its form but not what it summarises."""
+    if self.pending:
+      self.fold()
+    return SpanningForest(self.edges, self.links)
 
   def __eq__(self, other):
-    return (isinstance(other, SpanningForest) and
-            (self.edges, sorted(self.links + self.pending)) ==
-            (other.edges, sorted(other.links + other.pending)))
+    """Equal when they summarise alike: as many edges, the same forest."""
+    return (isinstance(other, SpanningForest) and self.edges == other.edges and
+            spanning_forest(self.links + self.pending) ==
+            spanning_forest(other.links + other.pending))
 
   def __repr__(self):
     return (f"SpanningForest(edges={self.edges}, links={len(self.links)}, "
@@ -112,7 +137,8 @@ class SpanningForest:
 
 class SpanningForestCoder(beam.coders.Coder):
   """Encodes a summary as primitives (FastPrimitivesCoder), so it crosses Beam stages
-  without being pickled."""
+  without being pickled (faster than pickle on these, measured), union-find state left
+  out."""
   def __init__(self):
     self._tuples = beam.coders.FastPrimitivesCoder()
 
@@ -138,25 +164,27 @@ def link_of(edge):
   return (edge["created_at"], edge["id"], edge["src"], edge["dst"], edge["type"])
 
 
+@beam.typehints.with_output_types(SpanningForest)
 class ComponentsCombineFn(beam.CombineFn):
   """Edges (link tuples) -> SpanningForest.
 
   Accumulators may be shared by several windows (Beam issue 13061), so merge and extract
-  build new summaries and never change their inputs; only add_input, which owns its
-  accumulator, changes it.
+  return new summaries and never change what their inputs summarise (extract may fold an
+  input's pending edges, which keeps its meaning); only add_input, which owns its
+  accumulator, adds to it.
   """
   # Fold buffered edges into the forest when the buffer outgrows this or the forest.
   MIN_BUFFER = 4096
 
   def create_accumulator(self):
-    return SpanningForest()
+    return SpanningForest(tree={})
 
   def add_input(self, forest, link):
     forest.edges += 1
-    forest.pending.append(link)
-    if len(forest.pending) > max(self.MIN_BUFFER, len(forest.links)):
-      forest.links = spanning_forest(forest.links + forest.pending)
-      forest.pending = []
+    pending = forest.pending
+    pending.append(link)
+    if len(pending) > self.MIN_BUFFER and len(pending) > len(forest.links):
+      forest.fold()
     return forest
 
   def merge_accumulators(self, forests):
@@ -165,7 +193,8 @@ class ComponentsCombineFn(beam.CombineFn):
       edges += forest.edges
       links += forest.links
       links += forest.pending
-    return SpanningForest(edges, spanning_forest(links))
+    links, tree = _grow(sorted(links))
+    return SpanningForest(edges, links, tree=tree)
 
   def extract_output(self, forest):
     return forest.compacted()
@@ -177,6 +206,19 @@ class ComponentsCombineFn(beam.CombineFn):
     return SpanningForestCoder()
 
 
+class ForestsCombineFn(ComponentsCombineFn):
+  """Partial summaries (SpanningForests) -> the SpanningForest of all their edges."""
+  def add_input(self, forest, part):
+    forest.edges += part.edges
+    pending = forest.pending
+    pending += part.links
+    pending += part.pending
+    if len(pending) > self.MIN_BUFFER and len(pending) > len(forest.links):
+      forest.fold()
+    return forest
+
+
+@beam.typehints.with_output_types(SpanningForest)
 class MergeForestsCombineFn(beam.CombineFn):
   """(pane start, SpanningForest) pairs -> the SpanningForest of all their edges.
 
@@ -190,6 +232,9 @@ class MergeForestsCombineFn(beam.CombineFn):
     if start not in panes or forest.edges > panes[start].edges:
       panes[start] = forest
     return panes
+
+  def get_accumulator_coder(self):
+    return beam.coders.MapCoder(beam.coders.FastPrimitivesCoder(), SpanningForestCoder())
 
   def merge_accumulators(self, accumulators):
     merged = {}

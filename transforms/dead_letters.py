@@ -1,6 +1,7 @@
 """The dead-letter record: what every step emits, on output DEAD, for input it cannot use.
 A dead letter keeps the reason and enough of the record to find and replay it."""
 import json
+import reprlib
 
 import apache_beam as beam
 
@@ -17,6 +18,8 @@ def _text(record):
     return json.dumps(record, ensure_ascii=False, default=repr)
   except (TypeError, ValueError):
     return repr(record)
+  except RecursionError:          # nested too deep for json (and for repr): a summary
+    return reprlib.repr(record)
 
 
 def dead_letter(stage, reason, record, source=""):

@@ -5,8 +5,10 @@ compared and emitted lower-cased (GitHub logins are case-insensitive); self-edge
 users give no edge; bot accounts and organisation owners may be dropped.
 """
 import apache_beam as beam
-from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import TimestampedValue
+from apache_beam.utils.timestamp import Timestamp
 
+from pulse.transforms.counting import BundleCounters
 from pulse.transforms.dead_letters import DEAD, dead_letter
 from pulse.transforms.events import BadRecord, as_dict, login_of
 
@@ -95,7 +97,7 @@ def edge_of(event, drop_bots=True, drop_org_owners=False):
 
 
 class ExtractEdges(beam.PTransform):
-  """Events -> edges (main output, keeping each event's timestamp) and dead letters
+  """Events -> edges (main output, timestamped by their event's time) and dead letters
   (output DEAD) for events whose payload cannot be read."""
   def __init__(self, drop_bots=True, drop_org_owners=False):
     super().__init__()
@@ -111,19 +113,21 @@ class _EdgeFn(beam.DoFn):
   def __init__(self, drop_bots, drop_org_owners):
     self.drop_bots = drop_bots
     self.drop_org_owners = drop_org_owners
-    self.edges = Metrics.counter("pulse", "edges")
-    self.bad = Metrics.counter("pulse", "dead_letter_edges")
-    self.no_edge = {r: Metrics.counter("pulse", "no_edge_" + r) for r in NO_EDGE_REASONS}
+    self.counts = BundleCounters(
+        "edges", "dead_letter_edges", *("no_edge_" + r for r in NO_EDGE_REASONS))
 
   def process(self, event):
     try:
       edge, reason = edge_of(event, self.drop_bots, self.drop_org_owners)
     except BadRecord as error:
-      self.bad.inc()
+      self.counts.tally["dead_letter_edges"] += 1
       yield dead_letter("edges", str(error), event)
       return
     if edge is None:
-      self.no_edge[reason].inc()
+      self.counts.tally["no_edge_" + reason] += 1
     else:
-      self.edges.inc()
-      yield edge
+      self.counts.tally["edges"] += 1
+      yield TimestampedValue(edge, Timestamp(micros=edge["created_at"] * 1000))
+
+  def finish_bundle(self):
+    self.counts.flush()

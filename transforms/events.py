@@ -10,29 +10,65 @@ import json
 import re
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
 from pulse.schemas import created_at_micros
+from pulse.transforms.counting import BundleCounters
 from pulse.transforms.dead_letters import DEAD, dead_letter
 
 # "https://api.github.com/repos/OWNER/NAME", "https://github.com/OWNER/NAME", ...
 _REPO_URL = re.compile(r"github\.(?:com|dev)/(?:repos/)?([^/\s]+)/[^/\s]+/?$")
+
+# GitHub opened in 2008 and its archives start in 2011. An event time outside these
+# bounds is corrupt, and one far ahead would open windows that no later data closes.
+EARLIEST_MS = 1_167_609_600_000    # 2007-01-01T00:00:00Z
+LATEST_MS = 4_102_444_800_000      # 2100-01-01T00:00:00Z
+
+_JSON_TYPES = {dict: "object", list: "list", str: "string", int: "number",
+               float: "number", bool: "boolean", type(None): "null"}
 
 
 class BadRecord(ValueError):
   """A record that cannot be read as a GitHub event; the message is the reason."""
 
 
-def login_of(user):
+def json_type(value):
+  """The JSON name of a value's type, for reasons."""
+  return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _text(value, what):
+  """A text field, stripped: '' when missing or null; BadRecord when of another type or
+  not storable (JSON may escape a lone surrogate, "\\ud800", which UTF-8 cannot hold)."""
+  if value is None:
+    return ""
+  if not isinstance(value, str):
+    raise BadRecord(f"{what} is a JSON {json_type(value)}, not a string")
+  if not value.isascii():
+    try:
+      value.encode("utf-8")
+    except UnicodeEncodeError:
+      raise BadRecord(f"{what} {value[:40]!r} holds a lone surrogate") from None
+  return value.strip()
+
+
+def login_of(user, what="user"):
   """The login in a user field: a plain string (2011-12 payloads) or an object with
-  `login`. '' when there is none."""
-  if isinstance(user, str):
-    return user.strip()
+  `login`. '' when there is none; BadRecord when it is of another type."""
   if isinstance(user, dict):
-    login = user.get("login")
-    if isinstance(login, str):
-      return login.strip()
-  return ""
+    return _text(user.get("login"), what + " login")
+  return _text(user, what)
+
+
+def event_time_ms(created_at):
+  """Milliseconds since the epoch of a created_at in any form GitHub Archive uses
+  (schemas.created_at_micros); BadRecord when unreadable or outside 2007-2099."""
+  try:
+    ms = created_at_micros(created_at) // 1000
+  except ValueError as error:
+    raise BadRecord(str(error)) from None
+  if not EARLIEST_MS <= ms < LATEST_MS:
+    raise BadRecord(f"created_at {created_at!r:.60} is outside 2007-2099")
+  return ms
 
 
 def as_dict(value, what):
@@ -44,7 +80,7 @@ def as_dict(value, what):
   if isinstance(value, str):
     try:
       parsed = json.loads(value)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:     # RecursionError: nested too deep
       raise BadRecord(f"{what} is not valid JSON: {error}") from None
     if parsed is None:
       return {}
@@ -61,53 +97,55 @@ def _owner(repo_name, repo_url, other):
     return owner
   repository = as_dict(other, "other").get("repository")
   if isinstance(repository, dict):
-    owner = login_of(repository.get("owner"))
+    owner = login_of(repository.get("owner"), "repository owner")
     if owner:
       return owner
-  match = _REPO_URL.search(repo_url or "")
+  match = _REPO_URL.search(repo_url)
   return match.group(1) if match else ""
 
 
-def _text(value):
-  return value.strip() if isinstance(value, str) else ""
+def _event_id(value):
+  """An id as text: a string, or a number as some exports hold it."""
+  if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63:
+    return str(value)
+  return _text(value, "id")
 
 
 def normalise(record):
   """The internal event for one raw record (events-API JSON, BigQuery table JSON, nested
   or flat Avro export). Raises BadRecord with the reason when it cannot be read."""
   if not isinstance(record, dict):
-    raise BadRecord(f"record is a JSON {type(record).__name__}, not an object")
-  event_type = record.get("type")
-  if not isinstance(event_type, str) or not event_type:
+    raise BadRecord(f"record is a JSON {json_type(record)}, not an object")
+  event_type = _text(record.get("type"), "type")
+  if not event_type:
     raise BadRecord("no event type")
-  try:
-    created_ms = created_at_micros(record.get("created_at")) // 1000
-  except ValueError as error:
-    raise BadRecord(str(error)) from None
+  created_ms = event_time_ms(record.get("created_at"))
   if "actor_login" in record or "repo_name" in record:     # flat 2015 export
-    actor = _text(record.get("actor_login"))
-    repo_name = _text(record.get("repo_name"))
-    repo_url = _text(record.get("repo_url"))
-    org = _text(record.get("org_login"))
+    actor = _text(record.get("actor_login"), "actor_login")
+    repo_name = _text(record.get("repo_name"), "repo_name")
+    repo_url = _text(record.get("repo_url"), "repo_url")
+    org = _text(record.get("org_login"), "org_login")
   else:
     repo = record.get("repo")
-    repo = repo if isinstance(repo, dict) else {}
-    actor = login_of(record.get("actor"))
-    repo_name = _text(repo.get("name"))
-    repo_url = _text(repo.get("url"))
-    org = login_of(record.get("org"))
-  event_id = record.get("id")
+    if repo is None:
+      repo = {}
+    elif not isinstance(repo, dict):
+      raise BadRecord(f"repo is a JSON {json_type(repo)}, not an object")
+    actor = login_of(record.get("actor"), "actor")
+    repo_name = _text(repo.get("name"), "repo name")
+    repo_url = _text(repo.get("url"), "repo url")
+    org = login_of(record.get("org"), "org")
   payload = record.get("payload")
   if repo_name == "/":           # 2011-12 events whose repository sits only in the payload
     repo_name = ""
   if payload and (not actor or not repo_name):
     # 2011-12 payloads name the actor and the repo ("owner/name") as plain strings.
     old = as_dict(payload, "payload")
-    actor = actor or login_of(old.get("actor"))
-    repo_name = repo_name or _text(old.get("repo"))
+    actor = actor or login_of(old.get("actor"), "payload actor")
+    repo_name = repo_name or _text(old.get("repo"), "payload repo")
   return {
       "type": event_type,
-      "id": "" if event_id is None else str(event_id),
+      "id": _event_id(record.get("id")),
       "created_at": created_ms,
       "actor": actor,
       "repo": repo_name,
@@ -118,8 +156,9 @@ def normalise(record):
 
 
 class NormaliseEvents(beam.PTransform):
-  """Raw records -> events (main output, timestamped by event time) and dead letters
-  (output DEAD) for records that cannot be read."""
+  """Raw records -> events (main output) and dead letters (output DEAD) for records that
+  cannot be read. Events are not timestamped here: only the edges they give are (see
+  edges.py), which spares the cost for the majority that give none."""
   def expand(self, records):
     return records | "Normalise" >> beam.ParDo(_NormaliseFn()).with_outputs(
         DEAD, main="events")
@@ -127,16 +166,17 @@ class NormaliseEvents(beam.PTransform):
 
 class _NormaliseFn(beam.DoFn):
   def __init__(self):
-    self.events = Metrics.counter("pulse", "events_normalised")
-    self.bad = Metrics.counter("pulse", "dead_letter_normalise")
+    self.counts = BundleCounters("events_normalised", "dead_letter_normalise")
 
   def process(self, record):
     try:
       event = normalise(record)
     except BadRecord as error:
-      self.bad.inc()
+      self.counts.tally["dead_letter_normalise"] += 1
       yield dead_letter("normalise", str(error), record)
       return
-    self.events.inc()
-    yield beam.window.TimestampedValue(
-        event, beam.utils.timestamp.Timestamp(micros=event["created_at"] * 1000))
+    self.counts.tally["events_normalised"] += 1
+    yield event
+
+  def finish_bundle(self):
+    self.counts.flush()

@@ -20,9 +20,9 @@ def _link_json(link):
 def build_frame(forest, window_start_ms, window_end_ms, min_cluster_size=3,
                 max_clusters=50):
   """The frame of one window from its SpanningForest (compacted)."""
-  trees = forest_trees(forest.links)               # root -> links
-  sizes = collections.Counter(len(tree) + 1 for tree in trees.values())
-  big = sorted((tree for tree in trees.values() if len(tree) + 1 >= min_cluster_size),
+  trees = forest_trees(forest.links)
+  sizes = collections.Counter(len(tree) + 1 for tree in trees)
+  big = sorted((tree for tree in trees if len(tree) + 1 >= min_cluster_size),
                key=len, reverse=True)
   clusters = [_cluster(tree) for tree in big]
   clusters.sort(key=lambda c: (-c["size"], c["id"]))
@@ -31,7 +31,7 @@ def build_frame(forest, window_start_ms, window_end_ms, min_cluster_size=3,
       "window_start": window_start_ms,
       "window_end": window_end_ms,
       "edges": forest.edges,
-      "vertices": sum(len(tree) + 1 for tree in trees.values()),
+      "vertices": sum(len(tree) + 1 for tree in trees),
       "components": len(trees),
       "size_histogram": {str(size): sizes[size] for size in sorted(sizes)},
       "clusters": clusters[:max_clusters],
@@ -39,18 +39,17 @@ def build_frame(forest, window_start_ms, window_end_ms, min_cluster_size=3,
 
 
 def _cluster(tree):
-  degree = collections.Counter()
-  for link in tree:
-    degree[link[2]] += 1
-    degree[link[3]] += 1
+  ends = [link[2] for link in tree]
+  ends += [link[3] for link in tree]
+  degree = collections.Counter(ends)
   members = sorted(degree)
-  hub = min(members, key=lambda login: (-degree[login], login))
+  most = max(degree.values())
   return {
       "id": members[0],
       "size": len(members),
       "members": members,
-      "links": [_link_json(link) for link in tree],
-      "hub": hub,
+      "links": [_link_json(link) for link in sorted(tree)],   # in the forest's order
+      "hub": next(login for login in members if degree[login] == most),  # ties: by login
   }
 
 

@@ -3,7 +3,10 @@ import argparse
 import logging
 import sys
 
+from pulse.io.frame_store import redact
 from pulse.ui.server import create_app, missing_vendor_files
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def main(argv):
@@ -22,8 +25,11 @@ def main(argv):
                      f"{missing[0]}): run `cd ui && npm ci && npm run vendor`")
   app, socketio, start = create_app(args.sink)
   start()
-  print(f"pulse ui: http://{args.host}:{args.port}/  (frames from {args.sink}; Ctrl-C stops)",
-        file=sys.stderr, flush=True)
+  print(f"pulse ui: http://{args.host}:{args.port}/  (frames from {redact(args.sink)}; "
+        "Ctrl-C stops)", file=sys.stderr, flush=True)
+  if args.host not in LOOPBACK:
+    print(f"pulse ui: warning: --host {args.host} serves the frames, without any login, to "
+          "every machine that can reach it", file=sys.stderr, flush=True)
   # Werkzeug's server is enough for a page on one's own machine; its banner and
   # per-request lines are noise here.
   logging.getLogger("werkzeug").setLevel(logging.ERROR)

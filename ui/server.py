@@ -7,7 +7,7 @@ import threading
 from flask import Flask, abort, jsonify, request, send_from_directory
 from flask_socketio import SocketIO
 
-from pulse.io.frame_store import open_store
+from pulse.io.frame_store import open_store, redact
 
 LOG = logging.getLogger(__name__)
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -55,7 +55,10 @@ def create_app(sink):
   before serving."""
   app = Flask(__name__, static_folder=STATIC, static_url_path="/static")
   # Threads, not eventlet/gevent: the store's blocking reads need no monkey-patching.
-  socketio = SocketIO(app, async_mode="threading", cors_allowed_origins=[])
+  # cors_allowed_origins None: sockets only from the page's own origin ([] would turn the
+  # Origin check off, so any web site open in the browser could read the frames).
+  socketio = SocketIO(app, async_mode="threading", cors_allowed_origins=None)
+  shown = redact(sink)        # the password of a rethinkdb:// sink stays here
   frames = Frames()
   started = threading.Event()
 
@@ -65,7 +68,7 @@ def create_app(sink):
 
   @app.get("/api/frames")
   def list_frames():
-    return jsonify({"sink": sink, "frames": frames.summaries()})
+    return jsonify({"sink": shown, "frames": frames.summaries()})
 
   @app.get("/api/frame")
   def one_frame():
@@ -90,7 +93,7 @@ def create_app(sink):
         frames.put(frame)
         socketio.emit("frame", frame)
     except Exception:     # a broken feed: the page keeps what it has
-      LOG.exception("following %s stopped", sink)
+      LOG.exception("following %s stopped", shown)
 
   def start():
     if started.is_set():
@@ -101,7 +104,7 @@ def create_app(sink):
     feed = store.subscribe() if hasattr(store, "subscribe") else None
     for frame in store.frames():
       frames.put(frame)
-    LOG.info("%d frames in %s%s", len(frames.by_id), sink,
+    LOG.info("%d frames in %s%s", len(frames.by_id), shown,
              "; following new ones" if feed is not None else " (this store cannot be followed)")
     if feed is not None:
       socketio.start_background_task(follow, feed)
