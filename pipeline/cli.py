@@ -2,12 +2,9 @@
 import argparse
 import json
 import logging
-import os
-import re
 import sys
 import threading
 import time
-import urllib.parse
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import (
@@ -16,18 +13,16 @@ from apache_beam.options.pipeline_options_validator import PipelineOptionsValida
 from apache_beam.utils.subprocess_server import SubprocessServer
 
 from pulse.io.bigquery_export import convert
-from pulse.io.frame_store import open_store, uri_password
+from pulse.io.frame_store import open_store
 from pulse.io.object_stores import check_credentials
-from pulse.io.rethinkdb_store import PASSWORD_ENV
 from pulse.pipeline import graph
 from pulse.pipeline.options import PulseOptions
+from pulse.pipeline.redaction import Redact, secrets_in
 from pulse.schemas import FLAT, NESTED
 from pulse.transforms.edges import NO_EDGE_REASONS
 
 LOG = logging.getLogger("pulse")
 DEAD_LETTER_STAGES = ("decode", "late", "normalise", "edges")
-SECRET_FLAG = re.compile(r"secret|password|token|credential", re.IGNORECASE)
-SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", PASSWORD_ENV)
 
 RUN_HELP = """\
 Beam flags go beside these, e.g. --runner (default here: FnApiRunner, the engine of the
@@ -252,43 +247,6 @@ def ui(argv):
 COMMANDS = {"run": run, "export": export, "convert": convert_command, "firehose": firehose,
             "synth": synth,
             "ui": ui}
-
-
-def secrets_in(argv, environ=os.environ):
-  """The credentials in a command line (values of --*secret*, --*password*, --*token*,
-  --*credential* flags, passwords in URIs) and in the environment, longest first."""
-  found = {environ.get(name) for name in SECRET_ENV}
-  for arg, after in zip(argv, argv[1:] + [None]):
-    flag, eq, value = arg.partition("=")
-    if flag.startswith("-") and SECRET_FLAG.search(flag):
-      found.add(value if eq else after if after and not after.startswith("-") else None)
-    password = uri_password(arg)
-    if password:
-      found.update((password, urllib.parse.unquote(password)))
-  return sorted(filter(None, found), key=len, reverse=True)
-
-
-class Redact(logging.Filter):
-  """Puts *** for each secret in log records. Beam logs flags it cannot parse with their
-  values (a misspelt --s3_secret_access_key), and the Dataflow runner all options."""
-  def __init__(self, secrets):
-    super().__init__()
-    self.secrets = secrets
-
-  def text(self, text):
-    for secret in self.secrets:
-      text = text.replace(secret, "***")
-    return text
-
-  def filter(self, record):
-    message = record.getMessage()
-    if self.text(message) != message:
-      record.msg, record.args = self.text(message), None
-    if record.exc_info and not record.exc_text:
-      record.exc_text = logging.Formatter().formatException(record.exc_info)
-    record.exc_text = record.exc_text and self.text(record.exc_text)
-    record.stack_info = record.stack_info and self.text(record.stack_info)
-    return True
 
 
 def main(argv=None):

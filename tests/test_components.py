@@ -17,7 +17,7 @@ from pulse.transforms.components import (ComponentsCombineFn, MergeForestsCombin
 from pulse.transforms.edges import edge_of
 from pulse.transforms.events import normalise
 from pulse.transforms.frames import build_frame
-from pulse.transforms.windows import WindowedComponents, uses_block
+from pulse.transforms.windows import WindowedComponents
 
 
 def real_edges(year):
@@ -168,19 +168,6 @@ def test_sliced_and_plain_windows_agree_in_beam(size_s):
                          [c for c in oracle(mine)]))
     assert_that(sliced, equal_to(expected), label="sliced")
     assert_that(plain, equal_to(expected), label="plain")
-
-
-@pytest.mark.parametrize("panes", range(1, 40))
-def test_the_blocks_a_window_merges_partition_it(panes):
-  period, levels = 60_000, panes.bit_length()
-  for first in range(-40, 40):
-    window_start, window_end = first * period, (first + panes) * period
-    used = [(level, start) for level in range(levels)
-            for start in range(-256 * period, 256 * period, period << level)
-            if uses_block(window_start, window_end, level, start, period, levels)]
-    covered = sorted(start + k * period for level, start in used for k in range(1 << level))
-    assert covered == list(range(window_start, window_end, period))
-    assert len(used) <= 2 * levels
 
 
 def test_window_size_must_be_a_multiple_of_the_period():

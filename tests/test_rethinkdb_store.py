@@ -300,6 +300,7 @@ def test_subscribe_since_starts_with_later_writes(two_stores):
   time.sleep(0.01)
   writer.write([frame(60_000)])
   feed = reader.subscribe(since=since, idle_s=1)
+  time.sleep(0.01)          # stamps are wall-clock ms: writes in one ms have no order
   writer.write([frame(120_000)])
   assert [f["id"] for f in _take(feed, lambda got: len(got) == 2, within_s=3)] == [
       frame(60_000)["id"], frame(120_000)["id"]]

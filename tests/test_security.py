@@ -20,7 +20,8 @@ from helpers import HOURS, REPO, free_port, read_json_lines, stored_frames
 from object_store_servers import moto_server, s3_upload
 from pulse.io.frame_store import WriteFrames, open_store
 from pulse.io.rethinkdb_store import PASSWORD_ENV
-from pulse.pipeline.cli import Redact, main, secrets_in
+from pulse.pipeline.cli import main
+from pulse.pipeline.redaction import Redact, secrets_in
 from rethinkdb_double import RethinkDBDouble
 from test_ui import XSS, _pulse_ui
 

@@ -6,8 +6,8 @@ Two forms that give identical summaries (the forest is unique, see components.py
   per-pane summaries within each bundle before they are windowed (combiner lifting, done
   by hand ahead of WindowInto): Beam's own lifting comes after WindowInto, whose window
   assignment costs more per edge (~10 us, measured) than folding the edge;
-- plain: SlidingWindows + CombineGlobally over the edges, the reference, which folds every
-  edge size/period times.
+- plain: SlidingWindows + the union-find combine over the edges, the reference, which folds
+  every edge size/period times.
 """
 from typing import Tuple
 
@@ -18,10 +18,6 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from pulse.transforms.components import (ComponentsCombineFn, ForestsCombineFn,
                                          MergeForestsCombineFn, SpanningForest, link_of)
-
-# ((level, start ms), summary): a block of 2**level panes. Typed, so that Beam encodes
-# summaries with SpanningForestCoder instead of pickling them.
-Block = Tuple[Tuple[int, int], SpanningForest]
 
 
 class WindowedComponents(beam.PTransform):
@@ -59,56 +55,17 @@ class WindowedComponents(beam.PTransform):
               | "ToLink" >> beam.ParDo(_LinkByWindow())
               | "Components" >> beam.CombinePerKey(ComponentsCombineFn())
               | "DropKey" >> beam.Values())
-    # Blocks: level 0 is the panes, level L the aligned runs of 2**L panes, each merged
-    # from its two halves. A window merges the largest blocks that fit in it, at most
-    # 2 log2(size/period) of them, instead of size/period panes.
-    blocks = (edges
-              | "BundlePanes" >> beam.ParDo(_BundlePanesFn(self.period_s * 1000))
-              | "Panes" >> self._window_into(window.FixedWindows(self.period_s))
-              | "PaneComponents" >> beam.CombinePerKey(ForestsCombineFn())
-              | "PaneKeys" >> beam.MapTuple(
-                  lambda start, forest: ((0, start), forest)).with_output_types(Block))
-    levels = [blocks]
-    for level in range(1, (self.size_s // self.period_s).bit_length()):
-      blocks = (blocks
-                | f"Level{level}Key" >> beam.Map(
-                    _key_by_parent, self.period_s * 1000).with_output_types(
-                        Tuple[Tuple[int, int], Block])
-                | f"Level{level}Blocks" >> self._window_into(
-                    window.FixedWindows(self.period_s << level))
-                | f"Level{level}" >> beam.CombinePerKey(MergeForestsCombineFn()))
-      levels.append(blocks)
-    # A block's summary is stamped at the end of its block, so SlidingWindows puts it
-    # into the size/period windows that hold that instant; _KeyByWindow keeps the
-    # windows that use it.
-    return (levels
-            | "AllLevels" >> beam.Flatten()
+    # A pane's summary is stamped at the end of its pane, so SlidingWindows puts it into
+    # exactly the size/period windows that contain the pane.
+    return (edges
+            | "BundlePanes" >> beam.ParDo(_BundlePanesFn(self.period_s * 1000))
+            | "Panes" >> self._window_into(window.FixedWindows(self.period_s))
+            | "PaneComponents" >> beam.CombinePerKey(ForestsCombineFn())
             | "SlidingWindows" >> self._window_into(sliding)
-            | "KeyByWindow" >> beam.ParDo(_KeyByWindow(
-                self.period_s * 1000, len(levels))).with_output_types(Tuple[int, Block])
-            | "MergeBlocks" >> beam.CombinePerKey(MergeForestsCombineFn())
+            | "KeyByWindow" >> beam.ParDo(_KeyByWindow()).with_output_types(
+                Tuple[int, Tuple[int, SpanningForest]])
+            | "MergePanes" >> beam.CombinePerKey(MergeForestsCombineFn())
             | "DropKey" >> beam.Values())
-
-
-def _key_by_parent(block, period_ms):
-  """((level, start), forest) -> ((level + 1, parent's start), the same), for
-  MergeForestsCombineFn, which keeps one summary per child."""
-  (level, start), _ = block
-  span = period_ms << (level + 1)
-  return (level + 1, start - start % span), block
-
-
-def uses_block(window_start, window_end, level, start, period_ms, levels):
-  """True if the window [window_start, window_end) merges this block: the block lies in
-  the window and its parent does not (or there is no higher level). These blocks
-  partition the window, as in a segment tree."""
-  span = period_ms << level
-  if not (window_start <= start and start + span <= window_end):
-    return False
-  if level + 1 == levels:
-    return True
-  parent = start - start % (2 * span)
-  return not (window_start <= parent and parent + 2 * span <= window_end)
 
 
 class _BundlePanesFn(beam.DoFn):
@@ -139,17 +96,8 @@ class _BundlePanesFn(beam.DoFn):
 
 
 class _KeyByWindow(beam.DoFn):
-  """((level, start), forest) -> (window start, the same) for each window that merges
-  this block."""
-  def __init__(self, period_ms, levels):
-    self.period_ms = period_ms
-    self.levels = levels
-
-  def process(self, block, window=beam.DoFn.WindowParam):
-    (level, start), _ = block
-    window_start, window_end = window.start.micros // 1000, window.end.micros // 1000
-    if uses_block(window_start, window_end, level, start, self.period_ms, self.levels):
-      yield window_start, block
+  def process(self, value, window=beam.DoFn.WindowParam):
+    yield window.start.micros, value
 
 
 class _LinkByWindow(beam.DoFn):
