@@ -18,6 +18,7 @@ import sys
 
 import pytest
 
+from helpers import run_server_script
 from kafka_broker import unavailable
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,11 +38,7 @@ def missing_tools():
 
 
 def _script(*args, timeout):
-  env = dict(os.environ, PULSE_PYTHON=sys.executable,
-             # If this process dies without its teardown, the cluster goes too.
-             FLINK_WATCH_PID=str(os.getpid()))
-  return subprocess.run(["bash", SCRIPT, *args], capture_output=True, text=True,
-                        stdin=subprocess.DEVNULL, env=env, timeout=timeout)
+  return run_server_script(SCRIPT, "FLINK_WATCH_PID", *args, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -91,6 +92,14 @@ def batch_test_pipeline():
   """A TestPipeline on FnApiRunner: the DirectRunner would first try to download Prism."""
   from apache_beam.testing.test_pipeline import TestPipeline
   return TestPipeline(runner="FnApiRunner")
+
+
+def run_server_script(script, watch_env, *args, timeout):
+  """scripts/<server>.sh ARGS with this Python; watch_env names this process, so that if
+  it dies without its teardown, the server goes too."""
+  env = dict(os.environ, PULSE_PYTHON=sys.executable, **{watch_env: str(os.getpid())})
+  return subprocess.run(["bash", script, *args], capture_output=True, text=True,
+                        stdin=subprocess.DEVNULL, env=env, timeout=timeout)
 
 
 def free_port(host="127.0.0.1"):

@@ -17,6 +17,8 @@ import sys
 
 import pytest
 
+from helpers import run_server_script
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "scripts", "kafka.sh")
 FETCH_TIMEOUT = 900   # a cold Maven repository downloads ~45 MB
@@ -63,11 +65,7 @@ def require_confluent_kafka():
 
 
 def _script(*args, timeout):
-  env = dict(os.environ, PULSE_PYTHON=sys.executable,
-             # If this process dies without its teardown, the broker goes too.
-             KAFKA_WATCH_PID=str(os.getpid()))
-  return subprocess.run(["bash", SCRIPT, *args], capture_output=True, text=True,
-                        stdin=subprocess.DEVNULL, env=env, timeout=timeout)
+  return run_server_script(SCRIPT, "KAFKA_WATCH_PID", *args, timeout=timeout)
 
 
 def _checked(*args, timeout):

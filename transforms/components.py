@@ -11,41 +11,6 @@ A link (and a buffered edge) is the tuple (created_at, id, src, dst, type).
 import apache_beam as beam
 
 
-class UnionFind:
-  """Disjoint sets over hashable items, with path halving and union by size."""
-  __slots__ = ("parent", "size")
-
-  def __init__(self):
-    self.parent = {}
-    self.size = {}
-
-  def find(self, item):
-    parent = self.parent
-    root = parent.setdefault(item, item)
-    while root != parent[root]:
-      parent[root] = parent[parent[root]]
-      root = parent[root]
-    return root
-
-  def union(self, a, b):
-    """Join the sets of a and b; False if they were already one."""
-    ra, rb = self.find(a), self.find(b)
-    if ra == rb:
-      return False
-    if self.size.get(ra, 1) < self.size.get(rb, 1):
-      ra, rb = rb, ra
-    self.parent[rb] = ra
-    self.size[ra] = self.size.get(ra, 1) + self.size.get(rb, 1)
-    return True
-
-  def groups(self):
-    """{root: [items]} for every item seen."""
-    out = {}
-    for item in self.parent:
-      out.setdefault(self.find(item), []).append(item)
-    return out
-
-
 def _grow(links, tree=None):
   """Kruskal's union-find, with trees held as lists: every vertex maps to the list of its
   tree's links (one list object per tree), and a join relabels the vertices of the
@@ -181,9 +146,11 @@ class ComponentsCombineFn(beam.CombineFn):
 
   def add_input(self, forest, link):
     forest.edges += 1
-    pending = forest.pending
-    pending.append(link)
-    if len(pending) > self.MIN_BUFFER and len(pending) > len(forest.links):
+    forest.pending.append(link)
+    return self._fold_when_full(forest)
+
+  def _fold_when_full(self, forest):
+    if len(forest.pending) > max(self.MIN_BUFFER, len(forest.links)):
       forest.fold()
     return forest
 
@@ -210,12 +177,9 @@ class ForestsCombineFn(ComponentsCombineFn):
   """Partial summaries (SpanningForests) -> the SpanningForest of all their edges."""
   def add_input(self, forest, part):
     forest.edges += part.edges
-    pending = forest.pending
-    pending += part.links
-    pending += part.pending
-    if len(pending) > self.MIN_BUFFER and len(pending) > len(forest.links):
-      forest.fold()
-    return forest
+    forest.pending += part.links
+    forest.pending += part.pending
+    return self._fold_when_full(forest)
 
 
 @beam.typehints.with_output_types(SpanningForest)
