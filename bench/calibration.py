@@ -12,7 +12,8 @@ import statistics
 
 from pulse.firehose import synth
 from pulse.io.json_records import decode_lines
-from pulse.transforms.components import forest_trees, link_of, spanning_forest
+from pulse.transforms.components import (SpanningForest, forest_trees, link_of,
+                                         spanning_forest)
 from pulse.transforms.edges import edge_of
 from pulse.transforms.events import normalise
 
@@ -37,7 +38,7 @@ def window_components(edges, size_ms=600_000, period_ms=60_000):
   out = []
   for start in range(t0, t1 - size_ms + 2, period_ms):
     links = [link_of(e) for e in edges if start <= e["created_at"] < start + size_ms]
-    sizes = [len(tree) + 1 for tree in forest_trees(spanning_forest(links))] or [0]
+    sizes = [len(tree) + 1 for tree in forest_trees(SpanningForest(links=spanning_forest(links)))] or [0]
     out.append((max(sizes), sum(1 for s in sizes if s >= 3), len(sizes)))
   return out
 

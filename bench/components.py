@@ -35,7 +35,7 @@ def combinefn(links):
   forest = fn.create_accumulator()
   for link in links:
     forest = fn.add_input(forest, link)
-  return len(forest_trees(fn.extract_output(forest).links))
+  return len(forest_trees(fn.extract_output(forest)))
 
 
 def scipy_mapped(links):

@@ -4,7 +4,8 @@ process), the median of --repeats runs. --workers 1,2 runs the FnApiRunner with 
 worker and with two worker processes (--direct_num_workers=2
 --direct_running_mode=multi_processing; big Avro files are read in byte ranges, so the
 workers share them). With --baseline DIR (a tree holding a `pulse` package, e.g.
-`git archive HEAD --prefix=pulse/ | tar -x -C DIR`) the baseline runs too, one worker.
+`git archive HEAD --prefix=pulse/ | tar -x -C DIR`) the baseline runs too, with each
+worker count.
 All configurations of a repeat run back to back; medians and their ratios are printed.
 
   python bench/end_to_end.py [--events 1000000] [--repeats 3] [--workers 1,2]
@@ -75,10 +76,11 @@ def main():
   args = parser.parse_args()
   path = synthetic(args.events)
   flags = WINDOWS + args.beam_args
-  configs = [("baseline, 1 worker", args.baseline, flags)] if args.baseline else []
-  for workers in map(int, args.workers.split(",")):
-    configs.append((f"this tree, {workers} worker{'s' * (workers > 1)}", None,
-                    flags + worker_flags(workers)))
+  trees = [("baseline", args.baseline)] if args.baseline else []
+  trees.append(("this tree", None))
+  configs = [(f"{tree}, {workers} worker{'s' * (workers > 1)}", pythonpath,
+              flags + worker_flags(workers))
+             for tree, pythonpath in trees for workers in map(int, args.workers.split(","))]
   runs = {name: [] for name, _, _ in configs}
   for _ in range(args.repeats):         # interleaved, so all see the same machine state
     for name, pythonpath, config_flags in configs:
@@ -96,6 +98,10 @@ def main():
   for name in list(medians)[1:]:
     print(f"\nspeed-up of {name} over {first} (medians): "
           f"{medians[first] / medians[name]:.2f}x")
+    if name.startswith("this tree") and args.baseline:
+      same = name.replace("this tree", "baseline")
+      print(f"speed-up of {name} over {same} (medians): "
+            f"{medians[same] / medians[name]:.2f}x")
 
 
 if __name__ == "__main__":

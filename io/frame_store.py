@@ -25,6 +25,7 @@ import time
 import urllib.parse
 
 import apache_beam as beam
+import orjson
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
@@ -155,7 +156,7 @@ class SQLiteFrameStore:
 
   def write(self, frames):
     texts = [(f["id"], f["window_start"], f["window_end"],
-              json.dumps(f, ensure_ascii=False)) for f in frames]
+              orjson.dumps(f).decode()) for f in frames]
     self.budget.run(f"writing {len(texts)} frame(s)", lambda timeout_s: self._insert(
         texts, timeout_s), unwritten=f"{len(texts)} of {len(texts)} frame(s)")
     return len(texts)
@@ -179,7 +180,7 @@ class SQLiteFrameStore:
     """Every stored frame, ordered by window_start (then window_end)."""
     for (text,) in self.db.execute(
         "SELECT frame FROM frames ORDER BY window_start, window_end, id"):
-      yield json.loads(text)
+      yield orjson.loads(text)
 
   def max_window_end(self):
     """The latest window_end stored, or None for an empty store."""
@@ -215,7 +216,7 @@ class SQLiteFrameStore:
                            (frame_id, at)).fetchone()
           seen[frame_id] = at
           if row:                     # else rewritten since: the next poll has it
-            yield json.loads(row[0])
+            yield orjson.loads(row[0])
         if rows:
           floor = max(floor, rows[-1][1] - lookback_ms)
           seen = {i: at for i, at in seen.items() if at >= floor}

@@ -12,8 +12,9 @@ from apache_beam.transforms.window import TimestampedValue
 
 from helpers import HOURS, batch_test_pipeline
 from pulse.io.json_records import decode_lines
-from pulse.transforms.components import (ComponentsCombineFn, MergeForestsCombineFn,
-                                         SpanningForest, SpanningForestCoder, link_of)
+from pulse.transforms.components import (ComponentsCombineFn, PanesCombineFn,
+                                         SpanningForest, SpanningForestCoder, link_of,
+                                         union)
 from pulse.transforms.edges import edge_of
 from pulse.transforms.events import normalise
 from pulse.transforms.frames import build_frame
@@ -83,25 +84,17 @@ def test_scipy_agrees_on_component_count():
 
 
 def test_merging_pane_summaries_equals_folding_edges():
+  """Parts of panes (bundles' summaries) combined per pane, then the panes merged."""
   edges = real_edges("2012")
   rng = random.Random(3)
-  panes = [combine(ComponentsCombineFn(), map(link_of, edges[i::6]), 3, rng)
-           for i in range(6)]
-  merged = combine(MergeForestsCombineFn(), enumerate(panes), 3, rng)
-  assert merged == combine(ComponentsCombineFn(), map(link_of, edges), 1, rng)
-
-
-def test_a_pane_fired_again_with_late_edges_counts_once():
-  edges = [link_of(e) for e in real_edges("2011")]
   fn = ComponentsCombineFn()
-  on_time = combine(fn, edges[:100], 1, random.Random(0))
-  with_late = combine(fn, edges[:120], 1, random.Random(0))    # accumulating: a superset
-  other = combine(fn, edges[200:300], 1, random.Random(0))
-  merge = MergeForestsCombineFn()
-  for order in ([(0, on_time), (1, other), (0, with_late)],
-                [(0, with_late), (0, on_time), (1, other)]):
-    assert combine(merge, order, 2, random.Random(1)) == \
-        combine(fn, edges[:120] + edges[200:300], 1, random.Random(0))
+  parts = [(i % 6, combine(fn, map(link_of, edges[i::18]), 2, rng)) for i in range(18)]
+  panes = combine(PanesCombineFn(), parts, 3, rng)
+  assert sorted(panes) == list(range(6))
+  for start, forest in panes.items():
+    assert forest == combine(fn, (link_of(e) for i, e in enumerate(edges)
+                                  if i % 18 % 6 == start), 1, rng)
+  assert union(panes.values()) == combine(fn, map(link_of, edges), 1, rng)
 
 
 def test_merge_and_extract_never_change_their_inputs():
@@ -116,8 +109,9 @@ def test_merge_and_extract_never_change_their_inputs():
   before = [SpanningForest(x.edges, x.links, x.pending) for x in (a, b)]
   merged = fn.merge_accumulators([a, b])
   output = fn.extract_output(a)
-  merge = MergeForestsCombineFn()
-  merge.extract_output(merge.add_input(merge.create_accumulator(), (0, b)))
+  panes = PanesCombineFn()
+  panes.extract_output(panes.add_input(panes.add_input(panes.create_accumulator(), (0, b)),
+                                       (0, a)))
   assert [a, b] == before     # extract may fold pending edges in: same summary
   # Outputs share no state with their inputs: adding to an input later leaves them be.
   output_then, merged_then = (SpanningForest(x.edges, x.links) for x in (output, merged))
@@ -150,12 +144,14 @@ class _WindowFrame(beam.DoFn):
 
 
 @pytest.mark.parametrize("size_s", [60, 120, 300, 1380])   # 1, 2, 5 and 23 panes
-def test_sliced_and_plain_windows_agree_in_beam(size_s):
+@pytest.mark.parametrize("block", [None, 1, 3])      # None: batch's 4 size/period panes
+def test_sliced_and_plain_windows_agree_in_beam(size_s, block):
   edges = real_edges("2011")
   size_ms = size_s * 1000
   with batch_test_pipeline() as p:
     stamped = p | beam.Create(_timestamped(edges))
-    sliced = _frames_of(stamped | "sliced" >> WindowedComponents(size_s, 60, sliced=True))
+    sliced = _frames_of(stamped | "sliced" >> WindowedComponents(
+        size_s, 60, sliced=True, panes_per_block=block))
     plain = _frames_of(stamped | "plain" >> WindowedComponents(size_s, 60, sliced=False),
                        "PlainFrames")
     expected = []
@@ -180,8 +176,8 @@ def _edge(second, src, dst, n):
           "dst": dst, "repo": None}
 
 
-@pytest.mark.parametrize("sliced", [True, False])
-def test_test_stream_windows_fire_at_the_watermark_with_out_of_order_edges(sliced):
+@pytest.mark.parametrize("sliced, block", [(True, None), (True, 3), (False, None)])
+def test_test_stream_windows_fire_at_the_watermark_with_out_of_order_edges(sliced, block):
   """Edges arrive out of order within the watermark; each window's frame comes out once,
   complete, when the watermark passes its end."""
   from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -199,7 +195,8 @@ def test_test_stream_windows_fire_at_the_watermark_with_out_of_order_edges(slice
             .advance_watermark_to_infinity())
   with TestPipeline(options=options) as p:
     edges = p | stream
-    frames = _frames_of(edges | WindowedComponents(20, 10, sliced=sliced))
+    frames = _frames_of(edges | WindowedComponents(20, 10, sliced=sliced,
+                                                   panes_per_block=block))
     assert_that(frames, equal_to([
         ("-10000-10000", 1, [("a", "b")]),
         ("0-20000", 2, [("a", "b"), ("d", "e")]),

