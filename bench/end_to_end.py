@@ -98,8 +98,8 @@ def main():
   for name in list(medians)[1:]:
     print(f"\nspeed-up of {name} over {first} (medians): "
           f"{medians[first] / medians[name]:.2f}x")
-    if name.startswith("this tree") and args.baseline:
-      same = name.replace("this tree", "baseline")
+    same = name.replace("this tree", "baseline")
+    if same in medians and same != first:
       print(f"speed-up of {name} over {same} (medians): "
             f"{medians[same] / medians[name]:.2f}x")
 

@@ -149,3 +149,26 @@ def test_extract_edges_transform_sends_bad_payloads_to_dead_letter():
                 equal_to([("greenlaw110", "tazmaniax")]))
     assert_that(out[DEAD] | beam.Map(lambda d: (d["stage"], d["reason"][:25])),
                 equal_to([("edges", "payload is not valid JSON")]), label="dead")
+
+
+def test_edges_are_stamped_at_their_created_at_in_the_global_window():
+  events = [normalise(REAL["1519871561"]), normalise(REAL["2489582725"])]
+  with batch_test_pipeline() as p:
+    out = p | beam.Create(events) | ExtractEdges()
+    assert_that(out.edges | beam.ParDo(_StampOf()),
+                equal_to([(e["created_at"], "GlobalWindow") for e in events
+                          if edge_of(e)[0]]))
+
+
+class _StampOf(beam.DoFn):
+  def process(self, edge, timestamp=beam.DoFn.TimestampParam,
+              window=beam.DoFn.WindowParam):
+    assert timestamp.micros == edge["created_at"] * 1000
+    yield edge["created_at"], type(window).__name__
+
+
+def test_extract_edges_refuses_windowed_events():
+  with pytest.raises(ValueError, match="globally windowed"):
+    with batch_test_pipeline() as p:
+      (p | beam.Create([normalise(REAL["1519871561"])])
+       | beam.WindowInto(beam.window.FixedWindows(60)) | ExtractEdges())
