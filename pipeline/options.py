@@ -48,9 +48,10 @@ class PulseOptions(PipelineOptions):
         help="Seconds between window starts; one frame per period. Default 60.")
     group.add_argument(
         "--windowing", choices=("sliced", "plain"), default="sliced",
-        help="sliced (default): one union-find summary per period, merged per window; "
-             "plain: Beam SlidingWindows + CombineGlobally over every edge (the "
-             "reference; same frames, slower).")
+        help="sliced (default): one union-find summary per period (pane), merged per "
+             "window, panes grouped by blocks of windows in batch (README, 'Windows and "
+             "components'); plain: Beam SlidingWindows + the union-find combine over "
+             "every edge (the reference; same frames, slower).")
     group.add_argument(
         "--min_cluster_size", type=int, default=3,
         help="Smallest component listed in a frame's clusters (all components are "
