@@ -8,9 +8,8 @@ An event is a plain dict (cheap to encode between Beam stages):
 """
 import re
 
-import orjson
-
 import apache_beam as beam
+import orjson
 
 from pulse.schemas import created_at_micros
 from pulse.transforms.counting import BundleCounters
