@@ -9,7 +9,7 @@ import os
 from setuptools import setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SUBPACKAGES = ["pipeline", "transforms", "io", "schemas", "firehose", "ui"]
+SUBPACKAGES = ["pipeline", "transforms", "io", "io.stores", "schemas", "firehose", "ui"]
 
 setup(
     name="network-pulse",
@@ -44,5 +44,5 @@ setup(
             "selenium>=4.20",   # drives Debian's chromium + chromedriver in tests/test_ui.py
         ],
     },
-    entry_points={"console_scripts": ["pulse = pulse.pipeline.cli:main"]},
+    entry_points={"console_scripts": ["pulse = pulse.cli:main"]},
 )

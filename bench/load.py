@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from streaming import HOUR, pipeline, script   # noqa: E402  (a sibling script)
 
 from pulse.firehose.replay import Settings, ensure_topic, run as firehose   # noqa: E402
-from pulse.io.frame_store import open_store   # noqa: E402
+from pulse.io.stores import open_store   # noqa: E402
 from pulse.io.kafka_codec import decode_event, heartbeat_time   # noqa: E402
 
 MAX_MINUTES = 10
@@ -134,7 +134,7 @@ def main(argv):
     while time.monotonic() < deadline:
       time.sleep(args.every)
       now, produced, committed = time.monotonic(), offsets.produced(), offsets.committed()
-      newest_end = store.max_window_end() or 0
+      newest_end = store.newest_window_end() or 0
       frames = len(store.stored_at())
       newest_event = offsets.newest_event_ms()
       time_lag = f"{(newest_event - newest_end) / 1000:,.0f}" if newest_end else "-"

@@ -24,10 +24,10 @@ import apache_beam as beam
 from confluent_kafka import Consumer, TopicPartition
 
 from pulse.firehose.replay import Settings, ensure_topic, run as firehose
-from pulse.io.frame_store import open_store
+from pulse.io.stores import open_store
 from pulse.io.kafka_codec import decode_event, heartbeat_time
 from pulse.pipeline import graph
-from pulse.pipeline.cli import pipeline_options
+from pulse.pipeline.run import pipeline_options
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOUR = os.path.join(ROOT, "data", "gharchive-2015-01-01-12.json.gz")

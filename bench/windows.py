@@ -25,6 +25,7 @@ from end_to_end import CACHE   # noqa: E402  (a sibling script)
 from pulse.firehose import synth   # noqa: E402
 from pulse.transforms.edges import edge_of   # noqa: E402
 from pulse.transforms.events import normalise   # noqa: E402
+from pulse.schemas.windows import WindowGeometry   # noqa: E402
 from pulse.transforms.windows import WindowedComponents   # noqa: E402
 
 PERIOD_S = 60
@@ -63,7 +64,8 @@ def run(path, ratio=None, sliced=True):
   pipeline = beam.Pipeline(options=PipelineOptions(runner="FnApiRunner"))
   items = pipeline | beam.Create([path]) | beam.ParDo(_ReadEdges())
   if ratio:
-    items = items | WindowedComponents(PERIOD_S * ratio, PERIOD_S, sliced=sliced)
+    items = items | WindowedComponents(WindowGeometry(PERIOD_S * ratio, PERIOD_S),
+                                       "sliced" if sliced else "plain")
   items | beam.ParDo(_Count())
   result = pipeline.run()
   result.wait_until_finish()

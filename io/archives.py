@@ -9,11 +9,14 @@ import fastavro
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 
 from pulse.io.json_records import decode_lines
 from pulse.schemas import avro_shape
-from pulse.transforms.dead_letters import DEAD, dead_letter
+from pulse.schemas.counters import DEAD_LETTER_COUNTERS, EVENTS_READ, FILES_READ, counter
+from pulse.schemas.dead_letters import DEAD, DECODE, dead_letter
+
+__all__ = ["ReadArchives", "read_records", "file_items", "ranges", "is_avro",
+           "AVRO_RANGE_BYTES"]
 
 LOG = logging.getLogger(__name__)
 PROGRESS_EVERY = 100_000
@@ -127,7 +130,13 @@ def read_records(patterns):
 
 
 class ReadArchives(beam.PTransform):
-  """File patterns -> raw event records (main output) and dead letters (output DEAD)."""
+  """Reads GitHub Archive files: JSON hours and Avro exports of either BigQuery shape.
+
+  Args:
+    patterns: file patterns (local, s3://, gs://; globs).
+  Returns: a tagged result: "records", raw event records (dicts, as the file holds them);
+    DEAD, dead letters of stage DECODE (unreadable files, lines, blocks).
+  """
   def __init__(self, patterns):
     super().__init__()
     self.patterns = list(patterns)
@@ -144,9 +153,9 @@ class ReadArchives(beam.PTransform):
 class _DecodeRangeFn(beam.DoFn):
   """(path, start, end) -> the records of that file or byte range."""
   def __init__(self):
-    self.read = Metrics.counter("pulse", "events_read")
-    self.files = Metrics.counter("pulse", "files_read")
-    self.bad = Metrics.counter("pulse", "dead_letter_decode")
+    self.read = counter(EVENTS_READ)
+    self.files = counter(FILES_READ)
+    self.bad = counter(DEAD_LETTER_COUNTERS[DECODE])
 
   def process(self, byte_range):
     path, start, end = byte_range
@@ -162,7 +171,7 @@ class _DecodeRangeFn(beam.DoFn):
           yield item[1]
         else:
           self.bad.inc()
-          yield dead_letter("decode", item[1], item[2], source=path)
+          yield dead_letter(DECODE, item[1], item[2], source=path)
     self.read.inc(count % PROGRESS_EVERY)
     if start == 0:
       self.files.inc()

@@ -9,6 +9,8 @@ from apache_beam.io.filesystems import FileSystems
 from pulse.io.archives import read_records
 from pulse.schemas import FLAT, NESTED, created_at_micros, export_schema
 
+__all__ = ["to_nested", "to_flat", "convert"]
+
 _USER_FIELDS = ("id", "login", "gravatar_id", "avatar_url", "url")
 _REPO_FIELDS = ("id", "name", "url")
 _LONG_FIELDS = {"id"}

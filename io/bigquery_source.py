@@ -5,10 +5,12 @@ the nested or flat table shape, TIMESTAMP columns as datetimes (Beam asks for Av
 types), which NormaliseEvents takes as they are."""
 import apache_beam as beam
 from apache_beam.io.gcp.bigquery_tools import parse_table_reference
-from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import GoogleCloudOptions
 
-from pulse.transforms.dead_letters import DEAD, dead_letter
+from pulse.schemas.counters import DEAD_LETTER_COUNTERS, EVENTS_READ, counter
+from pulse.schemas.dead_letters import DEAD, DECODE, dead_letter
+
+__all__ = ["ReadBigQuery", "is_bigquery", "table_spec", "PREFIX"]
 
 PREFIX = "bigquery:"
 
@@ -33,8 +35,13 @@ def table_spec(uri):
 
 
 class ReadBigQuery(beam.PTransform):
-  """A BigQuery table -> raw event records (main output "records") and dead letters
-  (output DEAD): the outputs of ReadArchives."""
+  """Reads a GitHub Archive table from BigQuery (exported as Avro to --temp_location).
+
+  Args:
+    uri: bigquery:PROJECT.DATASET.TABLE.
+  Returns: a tagged result, as ReadArchives: "records", raw rows (dicts of the nested or
+    flat table shape); DEAD, dead letters of stage DECODE.
+  """
   def __init__(self, uri):
     super().__init__()
     self.uri = uri
@@ -59,8 +66,8 @@ class _RowFn(beam.DoFn):
   dead letter rather than a crash further on."""
   def __init__(self, table):
     self.table = table
-    self.read = Metrics.counter("pulse", "events_read")
-    self.bad = Metrics.counter("pulse", "dead_letter_decode")
+    self.read = counter(EVENTS_READ)
+    self.bad = counter(DEAD_LETTER_COUNTERS[DECODE])
 
   def process(self, row):
     if isinstance(row, dict):
@@ -68,5 +75,5 @@ class _RowFn(beam.DoFn):
       yield row
     else:
       self.bad.inc()
-      yield dead_letter("decode", f"BigQuery row is a {type(row).__name__}, not a dict",
+      yield dead_letter(DECODE, f"BigQuery row is a {type(row).__name__}, not a dict",
                         repr(row), source=self.table)

@@ -5,6 +5,8 @@ import os
 
 import apache_beam as beam
 
+__all__ = ["WriteJsonLines", "WriteDeadLetters"]
+
 LOG = logging.getLogger(__name__)
 
 
@@ -13,9 +15,15 @@ def _json(record):
 
 
 class WriteJsonLines(beam.PTransform):
-  """Dicts -> one JSON object per line in the file `path`. Batch: one file written at the
-  end, any Beam filesystem. Streaming: lines appended as bundles finish, to a local file
-  (Beam's text sink writes only at the end of a bounded run)."""
+  """Writes dicts as one JSON object per line (keys sorted) to one file. Batch: one file
+  written at the end, any Beam filesystem. Streaming: lines appended as bundles finish,
+  to a local file (Beam's text sink writes only at the end of a bounded run).
+
+  Args:
+    path: the file (a Beam path in batch, a local path when streaming).
+    streaming: append as bundles finish instead of writing once.
+  Input: JSON-ready dicts. Returns: Beam's write result (batch) or nothing of use.
+  """
   def __init__(self, path, streaming=False):
     super().__init__()
     if streaming and "://" in path:
@@ -52,8 +60,14 @@ class _AppendLinesFn(beam.DoFn):
 
 
 class WriteDeadLetters(beam.PTransform):
-  """Dead letters -> JSON lines at `path`; with no path, each is logged as a warning so
-  none vanishes silently."""
+  """Writes dead letters (schemas/dead_letters.py) as JSON lines at `path`; with no path,
+  logs each as a warning, so none vanishes silently.
+
+  Args:
+    path: the file, or None to log.
+    streaming: as WriteJsonLines.
+  Input: dead-letter dicts.
+  """
   def __init__(self, path=None, streaming=False):
     super().__init__()
     self.path = path

@@ -8,6 +8,8 @@ import json
 
 import orjson
 
+__all__ = ["decode_lines", "MAX_PENDING_CHARS", "MAX_DEPTH"]
+
 _DECODER = json.JSONDecoder()
 MAX_PENDING_CHARS = 64 * 1024 * 1024   # an unfinished object larger than this is refused
 # Real events nest under 10 levels; at about 1,000 Python's recursion (json.dumps of a dead

@@ -9,8 +9,11 @@ import time
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from pulse.schemas import NESTED, export_schema
-from pulse.transforms.events import EARLIEST_MS, LATEST_MS
+from pulse.schemas import EARLIEST_MS, LATEST_MS, NESTED, export_schema
+
+__all__ = ["encode_event", "decode_event", "NotAnEvent", "heartbeat_headers",
+           "heartbeat_time", "BrokerWatch", "SCHEMA_NAME", "SCHEMA_HEADER",
+           "HEARTBEAT_HEADER", "MARKER", "FINGERPRINT", "PREFIX"]
 
 _SCHEMA = fastavro.parse_schema(export_schema(NESTED))
 SCHEMA_NAME = _SCHEMA["name"]

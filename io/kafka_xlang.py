@@ -17,19 +17,28 @@ import time
 
 import apache_beam as beam
 from apache_beam.io.kafka import ReadFromKafka
-from apache_beam.metrics import Metrics
 from apache_beam.transforms.external import JavaJarExpansionService
 from apache_beam.utils.timestamp import Timestamp
 
 from pulse.io.kafka_codec import NotAnEvent, decode_event, heartbeat_time
 from pulse.io.kafka_source import EARLIEST, LATEST
-from pulse.transforms.dead_letters import DEAD, dead_letter
+from pulse.schemas.counters import DEAD_LETTER_COUNTERS, EVENTS_READ, counter
+from pulse.schemas.dead_letters import DEAD, DECODE, dead_letter
+
+__all__ = ["ReadKafkaXlang"]
 
 
 class ReadKafkaXlang(beam.PTransform):
-  """kafka://HOST:PORT/TOPIC -> raw records (main output "records") and dead letters, as
-  ReadKafkaEvents gives them; ranges is kafka_source.plan(spec)'s [(partition, start,
-  stop)], whose total bounds the read."""
+  """Reads GitHub events from a Kafka topic with Java KafkaIO (bounded runs only).
+
+  Args:
+    spec: the KafkaSpec (io/kafka_source.py).
+    expansion_jar: the Java expansion service jar.
+    ranges: kafka_source.plan(spec)'s [(partition, start, stop)]; their total bounds the
+      read.
+  Returns: a tagged result, as ReadKafkaEvents: "records", raw records timestamped by
+    created_at; DEAD, dead letters of stage DECODE.
+  """
   def __init__(self, spec, expansion_jar, ranges):
     super().__init__()
     self.spec, self.expansion_jar, self.ranges = spec, expansion_jar, ranges
@@ -63,8 +72,8 @@ class _DecodeFn(beam.DoFn):
   """KafkaIO rows -> timestamped events and dead letters; heartbeats are dropped."""
   def __init__(self, uri):
     self.uri = uri
-    self.read = Metrics.counter("pulse", "events_read")
-    self.bad = Metrics.counter("pulse", "dead_letter_decode")
+    self.read = counter(EVENTS_READ)
+    self.bad = counter(DEAD_LETTER_COUNTERS[DECODE])
 
   def process(self, unused_start, rows):
     for row in rows:
@@ -81,11 +90,11 @@ class _DecodeFn(beam.DoFn):
       micros = int(record["created_at"])
     except NotAnEvent as error:
       self.bad.inc()
-      yield dead_letter("decode", str(error), value, source=source)
+      yield dead_letter(DECODE, str(error), value, source=source)
       return
     except (TypeError, KeyError):
       self.bad.inc()
-      yield dead_letter("decode", "event without created_at", value, source=source)
+      yield dead_letter(DECODE, "event without created_at", value, source=source)
       return
     self.read.inc()
     yield beam.window.TimestampedValue(record, Timestamp(micros=micros))

@@ -4,6 +4,8 @@ import logging
 
 from apache_beam.options.pipeline_options import S3Options
 
+__all__ = ["check_credentials"]
+
 LOG = logging.getLogger(__name__)
 
 

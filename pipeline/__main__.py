@@ -1,7 +1,7 @@
-"""python -m pulse.pipeline [run] ...: the same as the `pulse` command (run by default)."""
+"""python -m pulse.pipeline [run] ...: the same as `pulse run`."""
 import sys
 
-from pulse.pipeline.cli import COMMANDS, main
+from pulse.cli import COMMANDS, main
 
 argv = sys.argv[1:]
 if not argv or argv[0] not in COMMANDS:

@@ -1,65 +1,27 @@
-"""The pipeline graph: archives or Kafka -> events -> edges -> windowed components ->
-frames -> store, with every step's dead letters collected in one place."""
+"""The pipeline graph: archives, a BigQuery table or Kafka -> events -> edges -> windowed
+components -> frames -> store, with every step's dead letters collected in one place."""
 import logging
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import StandardOptions
 
 from pulse.io import bigquery_source
 from pulse.io.archives import ReadArchives
-from pulse.io.frame_store import WriteFrames
 from pulse.io.json_lines import WriteDeadLetters, WriteJsonLines
+from pulse.io.stores import StoredUntil, WriteFrames
 from pulse.pipeline.options import PulseOptions
-from pulse.transforms.dead_letters import DEAD
+from pulse.schemas.dead_letters import DEAD
+from pulse.schemas.windows import WindowGeometry
 from pulse.transforms.edges import ExtractEdges
 from pulse.transforms.events import NormaliseEvents
-from pulse.transforms.frames import ToFrames
-from pulse.transforms.windows import WindowedComponents
+from pulse.transforms.frames import FramesFromEdges, SkipStoredWindows
 
 LOG = logging.getLogger(__name__)
 
 
-class FramesFromEdges(beam.PTransform):
-  """Timestamped edges -> one frame per sliding window."""
-  def __init__(self, options):
-    super().__init__()
-    self.options = options.view_as(PulseOptions)
-
-  def expand(self, edges):
-    o = self.options
-    return (edges
-            | "Windows" >> WindowedComponents(
-                o.window_size, o.window_period, sliced=o.windowing == "sliced",
-                allowed_lateness_s=o.allowed_lateness)
-            | "Frames" >> ToFrames(o.min_cluster_size, o.max_clusters))
-
-
-class SkipStoredWindows(beam.PTransform):
-  """Drops the frames of windows starting before resume_ms: a resumed Kafka run sees only
-  part of their events, and the store holds them whole already."""
-  def __init__(self, resume_ms):
-    super().__init__()
-    self.resume_ms = resume_ms
-
-  def expand(self, frames):
-    return frames | "SkipStored" >> beam.ParDo(_SkipStoredFn(self.resume_ms))
-
-
-class _SkipStoredFn(beam.DoFn):
-  def __init__(self, resume_ms):
-    self.resume_ms = resume_ms
-    self.skipped = Metrics.counter("pulse", "frames_already_stored")
-
-  def process(self, frame):
-    if frame["window_start"] < self.resume_ms:
-      self.skipped.inc()
-    else:
-      yield frame
-
-
-def _read(pipeline, o, patterns, streaming):
-  """Raw records and dead letters from files, one BigQuery table or one Kafka topic."""
+def _read(pipeline, o, patterns, streaming, geometry):
+  """Raw records and dead letters from files, one BigQuery table or one Kafka topic, and
+  the window start before which frames are stored already (a resumed Kafka run) or None."""
   if any(bigquery_source.is_bigquery(p) for p in patterns):
     if len(patterns) != 1:
       raise ValueError("a BigQuery input must be the only --input")
@@ -89,9 +51,8 @@ def _read(pipeline, o, patterns, streaming):
     from pulse.io.kafka_xlang import ReadKafkaXlang
     read = pipeline | "ReadKafka" >> ReadKafkaXlang(spec, o.kafka_expansion_jar, ranges)
     return read, resume_ms
-  windowing = kafka_source.Windowing(o.window_size, o.window_period, o.allowed_lateness)
-  read = pipeline | "ReadKafka" >> kafka_source.ReadKafkaEvents(spec, windowing, o.sink,
-                                                                ranges)
+  read = pipeline | "ReadKafka" >> kafka_source.ReadKafkaEvents(
+      spec, geometry, StoredUntil(o.sink), ranges)
   return read, resume_ms
 
 
@@ -103,14 +64,16 @@ def build(pipeline, options):
   if not patterns:
     raise ValueError("no --input given: name GitHub Archive files (JSON hours or Avro) "
                      "or a Kafka topic (kafka://HOST:PORT/TOPIC)")
-  WindowedComponents(o.window_size, o.window_period)    # checks the geometry up front
-  decoded, resume_ms = _read(pipeline, o, patterns, streaming)
+  # One geometry for the windows and the Kafka reader; checked before anything is read.
+  geometry = WindowGeometry(o.window_size, o.window_period, o.allowed_lateness)
+  decoded, resume_ms = _read(pipeline, o, patterns, streaming, geometry)
   events = decoded.records | "NormaliseEvents" >> NormaliseEvents()
   edges = events.events | "Venturi" >> ExtractEdges(
       drop_bots=not o.keep_bots, drop_org_owners=o.drop_org_owners)
   if o.edges_output:
     edges.edges | "WriteEdges" >> WriteJsonLines(o.edges_output, streaming)
-  frames = edges.edges | "FramesFromEdges" >> FramesFromEdges(o)
+  frames = edges.edges | "FramesFromEdges" >> FramesFromEdges(
+      geometry, o.windowing, o.min_cluster_size, o.max_clusters)
   if resume_ms is not None:
     frames = frames | "SkipStoredWindows" >> SkipStoredWindows(resume_ms)
   frames | "WriteFrames" >> WriteFrames(o.sink)

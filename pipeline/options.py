@@ -1,6 +1,8 @@
 """Network Pulse's own pipeline flags (Beam's flags are accepted beside them)."""
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pulse.transforms.windows import WINDOWINGS
+
 DEFAULT_SINK = "sqlite://pulse_frames.db"
 
 
@@ -47,7 +49,7 @@ class PulseOptions(PipelineOptions):
         "--window_period", type=int, default=60,
         help="Seconds between window starts; one frame per period. Default 60.")
     group.add_argument(
-        "--windowing", choices=("sliced", "plain"), default="sliced",
+        "--windowing", choices=tuple(WINDOWINGS), default="sliced",
         help="sliced (default): one union-find summary per period (pane), merged per "
              "window, panes grouped by blocks of windows in batch (README, 'Windows and "
              "components'); plain: Beam SlidingWindows + the union-find combine over "

@@ -1,13 +1,24 @@
 """Record shapes: the Avro schemas in this folder and the field-level facts about GitHub
-Archive records that both the sources (io/) and the transforms need. Depends on nothing."""
+Archive records that both the sources (io/) and the transforms need. Depends on nothing.
+
+The other contracts every layer shares live beside this: dead_letters.py (the dead-letter
+record and the stages), counters.py (Metrics counter names), windows.py (window geometry)."""
 import datetime
 import json
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
+__all__ = ["NESTED", "FLAT", "EARLIEST_MS", "LATEST_MS", "load_schema", "export_schema",
+           "avro_shape", "created_at_micros"]
+
 NESTED = "nested"   # BigQuery table / export shape, also the events-API JSON shape
 FLAT = "flat"       # the flattened 2015 BigQuery table
+
+# GitHub opened in 2008 and its archives start in 2011. An event time outside these
+# bounds is corrupt, and one far ahead would open windows that no later data closes.
+EARLIEST_MS = 1_167_609_600_000    # 2007-01-01T00:00:00Z
+LATEST_MS = 4_102_444_800_000      # 2100-01-01T00:00:00Z
 
 
 def load_schema(name):

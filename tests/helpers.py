@@ -11,9 +11,9 @@ import time
 
 import apache_beam as beam
 
-from pulse.io.frame_store import open_store
+from pulse.io.stores import open_store
 from pulse.pipeline import graph
-from pulse.pipeline.cli import pipeline_options
+from pulse.pipeline.run import pipeline_options
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(REPO, "data")

@@ -1,7 +1,7 @@
 """RethinkDBDouble: a TEST DOUBLE of a RethinkDB server for tests. It is NOT a database.
 
 It speaks just enough of the client wire protocol for the official Python driver to run the
-queries of pulse.io.rethinkdb_store, keeping everything in memory:
+queries of pulse.io.stores.rethinkdb_store, keeping everything in memory:
   handshake   V1_0 magic (c3 bd c2 34), then NUL-terminated JSON messages carrying
               SCRAM-SHA-256 (RFC 5802/7677) for the configured users; a wrong password or an
               unknown user gets the server's own error (codes 12 and 17)
@@ -10,7 +10,9 @@ queries of pulse.io.rethinkdb_store, keeping everything in memory:
               answered with {"t": response type, "r": [...]} (+ "n" notes for a changefeed)
   terms       DB, TABLE, DB_CREATE/LIST, TABLE_CREATE/LIST, INDEX_CREATE/LIST/WAIT (simple
               field indexes only), INSERT (conflict error|replace), ORDER_BY {index},
-              MAX {index}, PLUCK, CHANGES {include_initial}, MAKE_ARRAY; any other term
+              MAX {index}, BETWEEN {index} (of a table; bounds numbers, MINVAL or
+              MAXVAL; lower closed, upper open), PLUCK, CHANGES {include_initial},
+              MAKE_ARRAY; any other term
               gets a RUNTIME_ERROR naming it
   cursors     sequences come in SUCCESS_PARTIAL batches answered per CONTINUE; a changefeed
               is a partial sequence that never ends and answers a CONTINUE once it has
@@ -49,7 +51,8 @@ SEQUENCE_FEED = 1                              # Response.ResponseNote
 TERM = {"MAKE_ARRAY": 2, "DB": 14, "TABLE": 15, "PLUCK": 33, "ORDER_BY": 41, "INSERT": 56,
         "DB_CREATE": 57, "DB_LIST": 59, "TABLE_CREATE": 60, "TABLE_LIST": 62,
         "INDEX_CREATE": 75, "INDEX_LIST": 77, "INDEX_WAIT": 140, "MAX": 148,
-        "CHANGES": 152}
+        "CHANGES": 152, "MINVAL": 180, "MAXVAL": 181, "BETWEEN": 182}
+MINVAL, MAXVAL = float("-inf"), float("inf")   # r.minval and r.maxval, as bounds
 _TERM_NAME = {number: name for name, number in TERM.items()}
 
 
@@ -523,6 +526,21 @@ class RethinkDBDouble:
     if not isinstance(table, _Table) or not isinstance(index, str):
       raise _QueryError("The RethinkDB test double orders a table by index=NAME only.")
     return _Stream(copy.deepcopy(table.ordered(table.index(index))))
+
+  def _minval(self, _):
+    return MINVAL
+
+  def _maxval(self, _):
+    return MAXVAL
+
+  def _between(self, _, table, lower, upper, index=None):
+    if type(table) is not _Table or not isinstance(index, str):
+      raise _QueryError("The RethinkDB test double takes between of a table by "
+                        "index=NAME only.")
+    part = copy.copy(table)     # a table slice: the same table, fewer documents
+    part.docs = {k: d for k, d in table.docs.items()
+                 if lower <= d[table.index(index)] < upper}
+    return part
 
   def _max(self, _, table, index=None):
     if not isinstance(table, _Table) or not isinstance(index, str):

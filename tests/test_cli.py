@@ -6,8 +6,8 @@ import sys
 import fastavro
 
 from helpers import HOURS, REPO, stored_frames
-from pulse.io.frame_store import open_store
-from pulse.pipeline.cli import main
+from pulse.io.stores import open_store
+from pulse.cli import main
 from pulse.schemas import FLAT, NESTED, export_schema
 
 

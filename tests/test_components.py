@@ -18,6 +18,7 @@ from pulse.transforms.components import (ComponentsCombineFn, PanesCombineFn,
 from pulse.transforms.edges import edge_of
 from pulse.transforms.events import normalise
 from pulse.transforms.frames import build_frame
+from pulse.schemas.windows import WindowGeometry
 from pulse.transforms.windows import WindowedComponents
 
 
@@ -151,8 +152,8 @@ def test_sliced_and_plain_windows_agree_in_beam(size_s, block):
   with batch_test_pipeline() as p:
     stamped = p | beam.Create(_timestamped(edges))
     sliced = _frames_of(stamped | "sliced" >> WindowedComponents(
-        size_s, 60, sliced=True, panes_per_block=block))
-    plain = _frames_of(stamped | "plain" >> WindowedComponents(size_s, 60, sliced=False),
+        WindowGeometry(size_s, 60), "sliced", panes_per_block=block))
+    plain = _frames_of(stamped | "plain" >> WindowedComponents(WindowGeometry(size_s, 60), "plain"),
                        "PlainFrames")
     expected = []
     t0 = min(e["created_at"] for e in edges) // 60_000 * 60_000
@@ -168,7 +169,7 @@ def test_sliced_and_plain_windows_agree_in_beam(size_s, block):
 
 def test_window_size_must_be_a_multiple_of_the_period():
   with pytest.raises(ValueError, match="multiple"):
-    WindowedComponents(100, 60)
+    WindowGeometry(100, 60)
 
 
 def _edge(second, src, dst, n):
@@ -176,8 +177,9 @@ def _edge(second, src, dst, n):
           "dst": dst, "repo": None}
 
 
-@pytest.mark.parametrize("sliced, block", [(True, None), (True, 3), (False, None)])
-def test_test_stream_windows_fire_at_the_watermark_with_out_of_order_edges(sliced, block):
+@pytest.mark.parametrize("windowing, own", [("sliced", {}), ("sliced", {"panes_per_block": 3}),
+                                            ("plain", {})])
+def test_test_stream_windows_fire_at_the_watermark_with_out_of_order_edges(windowing, own):
   """Edges arrive out of order within the watermark; each window's frame comes out once,
   complete, when the watermark passes its end."""
   from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -195,8 +197,7 @@ def test_test_stream_windows_fire_at_the_watermark_with_out_of_order_edges(slice
             .advance_watermark_to_infinity())
   with TestPipeline(options=options) as p:
     edges = p | stream
-    frames = _frames_of(edges | WindowedComponents(20, 10, sliced=sliced,
-                                                   panes_per_block=block))
+    frames = _frames_of(edges | WindowedComponents(WindowGeometry(20, 10), windowing, **own))
     assert_that(frames, equal_to([
         ("-10000-10000", 1, [("a", "b")]),
         ("0-20000", 2, [("a", "b"), ("d", "e")]),

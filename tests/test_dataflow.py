@@ -22,7 +22,8 @@ from pulse.firehose.replay import Settings, run as firehose
 from pulse.io.bigquery_export import convert
 from pulse.io.bigquery_source import table_spec
 from pulse.pipeline import graph
-from pulse.pipeline.cli import main, pipeline_options
+from pulse.cli import main
+from pulse.pipeline.run import pipeline_options
 
 from helpers import HOURS, REPO, stored_frames
 from object_store_servers import gcs_emulator, gcs_upload, http, use_gcs_emulator
@@ -60,7 +61,8 @@ def test_batch_graph_translates_for_dataflow(tmp_path):
       f"--edges_output=gs://{BUCKET}/edges.jsonl",
       f"--setup_file={os.path.join(REPO, 'setup.py')}")
   assert COMMON_STEPS | {"ReadArchives/Match", "ReadArchives/Decode", "WriteEdges",
-                         "WriteFrames/Count", "WriteFrames/Store/Write"} <= names
+                         "WriteFrames/Store/Count",
+                         "WriteFrames/Store/JsonLines/Write"} <= names
   assert not any(n.startswith(("ReadKafka", "ReadBigQuery")) for n in names)
   staged = {d.role_payload for d in environment.dependencies}
   assert any(b"workflow.tar.gz" in p for p in staged)   # the sdist of --setup_file

@@ -9,7 +9,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from helpers import HOURS, batch_test_pipeline
 from pulse.io.json_records import decode_lines
-from pulse.transforms.dead_letters import DEAD
+from pulse.schemas.dead_letters import DEAD
 from pulse.transforms.edges import (BOT, NO_PARTNER, ORG_OWNER, SELF_EDGE, ExtractEdges,
                                     edge_of)
 from pulse.transforms.events import BadRecord, normalise

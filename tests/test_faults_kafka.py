@@ -18,7 +18,7 @@ from helpers import (HOURS, Firehose, counter, start_pipeline, stored_frames, wa
 from kafka_broker import kafka_broker, kill_broker, restart_broker
 from prism_runner import prism_options
 from pulse.firehose.replay import ensure_topic
-from pulse.pipeline.cli import main
+from pulse.cli import main
 
 pytestmark = pytest.mark.servers
 

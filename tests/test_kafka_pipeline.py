@@ -8,7 +8,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from helpers import HOURS
 from pulse.firehose.replay import Settings, run as firehose
 from pulse.io.kafka_codec import FINGERPRINT, decode_event, heartbeat_time
-from pulse.pipeline.cli import main
+from pulse.cli import main
 
 pytestmark = pytest.mark.servers
 

@@ -18,7 +18,7 @@ from kafka_broker import missing_tools, unavailable
 from prism_runner import prism_options
 from pulse.firehose.replay import Settings, run as firehose
 from pulse.pipeline import graph
-from pulse.pipeline.cli import pipeline_options
+from pulse.pipeline.run import pipeline_options
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "scripts", "expansion_service.sh")

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from pulse.io.bigquery_export import convert
-from pulse.pipeline.cli import main
+from pulse.cli import main
 
 from helpers import HOURS, stored_frames
 from object_store_servers import (gcs_emulator, gcs_upload, moto_server, s3_upload,

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from pulse.pipeline.cli import main
+from pulse.cli import main
 
 from helpers import HOURS, stop_process
 from object_store_servers import HOST

@@ -13,7 +13,8 @@ from pulse.io.json_records import decode_lines
 from pulse.transforms.components import (ComponentsCombineFn, PanesCombineFn,
                                          SpanningForest, SpanningForestCoder, union)
 from pulse.transforms.edges import NO_EDGE_REASONS, edge_of
-from pulse.transforms.events import EARLIEST_MS, LATEST_MS, BadRecord, normalise
+from pulse.schemas import EARLIEST_MS, LATEST_MS
+from pulse.transforms.events import BadRecord, normalise
 from pulse.transforms.frames import build_frame
 
 FAST = settings(max_examples=300, deadline=None)

@@ -13,11 +13,13 @@ from rethinkdb import RethinkDB
 from rethinkdb.errors import ReqlQueryLogicError
 
 from helpers import HOURS, make_runner, stored_frames
-from pulse.io.frame_store import SQLiteFrameStore, open_store
-from pulse.io.rethinkdb_store import (PASSWORD_ENV, RethinkDBFrameStore,
-                                      RethinkDBStoreError, parse_uri, redact)
+from pulse.io.stores import open_store
+from pulse.io.stores.rethinkdb_store import (PASSWORD_ENV, RethinkDBFrameStore,
+                                             RethinkDBStoreError, parse_uri)
+from pulse.io.stores.sqlite_store import SQLiteFrameStore
+from pulse.io.uris import redact
 from pulse.pipeline import graph
-from pulse.pipeline.cli import pipeline_options
+from pulse.pipeline.run import pipeline_options
 from rethinkdb_double import QUERY, RESPONSE, TERM, RethinkDBDouble
 
 SECRET = "s3cr3t-Pa55-7Qz"           # a password no message could contain by chance
@@ -150,7 +152,7 @@ def test_creates_database_table_and_indexes_if_missing(server):
   store.close()
   store = open_store(server.uri())          # all there already: opens as it is
   assert isinstance(store, RethinkDBFrameStore)
-  assert list(store.frames()) == [] and store.max_window_end() is None
+  assert list(store.frames()) == [] and store.newest_window_end() is None
   store.close()
   with server.connect() as conn:
     assert server.db in r.db_list().run(conn)
@@ -174,7 +176,7 @@ def test_rerun_replaces_without_duplicates_and_orders_by_window_start(server):
   assert stored == sorted(expected.values(),
                           key=lambda f: (f["window_start"], f["window_end"], f["id"]))
   assert all("stored_at" not in f for f in stored)
-  assert store.max_window_end() == 30 * 60_000 + 600_000
+  assert store.newest_window_end() == 30 * 60_000 + 600_000
   later = store.stored_at()
   assert set(later) == set(expected)
   assert all(later[f["id"]] > first[f["id"]] for f in changed)
@@ -225,7 +227,7 @@ def test_server_back_within_the_retry_budget_loses_nothing(double_server, caplog
   assert [f["window_start"] for f in store.frames()] == [s * 60_000 for s in range(12)]
   assert "retry" in caplog.text and double_server.address in caplog.text
   double_server.double.restart()               # a restart between two queries
-  assert store.max_window_end() == 11 * 60_000 + 600_000
+  assert store.newest_window_end() == 11 * 60_000 + 600_000
   store.close()
 
 

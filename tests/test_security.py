@@ -18,10 +18,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from helpers import HOURS, REPO, free_port, read_json_lines, stored_frames
 from object_store_servers import moto_server, s3_upload
-from pulse.io.frame_store import WriteFrames, open_store
-from pulse.io.rethinkdb_store import PASSWORD_ENV
-from pulse.pipeline.cli import main
-from pulse.pipeline.redaction import Redact, secrets_in
+from pulse.io.stores import WriteFrames, open_store
+from pulse.io.stores.rethinkdb_store import PASSWORD_ENV
+from pulse.cli import main
+from pulse.redaction import Redact, secrets_in
 from rethinkdb_double import RethinkDBDouble
 from test_ui import XSS, _pulse_ui
 
@@ -32,7 +32,7 @@ SECRETS = (S3_FLAG, S3_ENV, TYPO, RDB_URI, RDB_ENV)
 BUCKET = "pulse"
 # pulse run with every logger at DEBUG: what Beam, boto and the drivers say, all of it.
 LOGGED_MAIN = ("import logging, sys; logging.basicConfig(level=logging.DEBUG); "
-               "from pulse.pipeline.cli import main; sys.exit(main(sys.argv[1:]))")
+               "from pulse.cli import main; sys.exit(main(sys.argv[1:]))")
 HTML_SINKS = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|"
                         r"\beval\(|new Function|srcdoc|createContextualFragment")
 

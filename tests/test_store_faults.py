@@ -15,10 +15,11 @@ import apache_beam as beam
 import pytest
 
 from helpers import HOURS, make_runner, stop_process, stored_frames
-from pulse.io.frame_store import FrameStoreError, SQLiteFrameStore, open_store
-from pulse.io.rethinkdb_store import RethinkDBStoreError
+from pulse.io.stores import FrameStoreError, open_store
+from pulse.io.stores.rethinkdb_store import RethinkDBStoreError
+from pulse.io.stores.sqlite_store import SQLiteFrameStore
 from pulse.pipeline import graph
-from pulse.pipeline.cli import pipeline_options
+from pulse.pipeline.run import pipeline_options
 from rethinkdb_double import RethinkDBDouble
 
 FLAGS = ("--window_size=300", "--window_period=60")

@@ -11,7 +11,7 @@ import pytest
 
 from helpers import HOURS, REPO, make_runner
 from pulse.firehose import synth
-from pulse.pipeline.cli import main as pulse_main
+from pulse.cli import main as pulse_main
 
 sys.path.insert(0, os.path.join(REPO, "bench"))
 import calibration  # noqa: E402  (bench/calibration.py: the same figures as the README)

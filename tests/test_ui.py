@@ -15,7 +15,7 @@ import pytest
 
 from helpers import HOURS, REPO, free_port, stop_process
 
-from pulse.io.frame_store import open_store
+from pulse.io.stores import open_store
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 XSS = "<img src=x onerror=alert(1)>"

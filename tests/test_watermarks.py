@@ -11,7 +11,8 @@ from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 
-from pulse.io.kafka_source import Windowing, _Clocks
+from pulse.io.kafka_progress import Clocks
+from pulse.schemas.windows import WindowGeometry
 from pulse.transforms.frames import ToFrames
 from pulse.transforms.windows import WindowedComponents
 
@@ -27,7 +28,8 @@ def _run(stream, sliced=True, lateness=0):
   options.view_as(StandardOptions).streaming = True
   with TestPipeline(options=options) as p:
     frames = (p | stream
-              | WindowedComponents(20, 10, sliced=sliced, allowed_lateness_s=lateness)
+              | WindowedComponents(WindowGeometry(20, 10, lateness),
+                                   "sliced" if sliced else "plain")
               | ToFrames(min_cluster_size=2)
               | beam.Map(lambda f: (f["id"], f["edges"],
                                     sorted(tuple(c["members"]) for c in f["clusters"]))))
@@ -84,7 +86,7 @@ def test_source_lateness_rule_matches_beam():
   """The source calls an event late exactly when Beam would drop it from every window:
   when the first window holding it ended, lateness included, at or before the watermark
   (windows 20 s every 10 s, 30 s lateness, as above)."""
-  windowing = Windowing(20, 10, allowed_lateness_s=30)
+  windowing = WindowGeometry(20, 10, allowed_lateness_s=30)
   assert windowing.first_window_end(8_000) == 10_000
   assert windowing.is_late(8_000, 40_000)       # [0, 10) + 30 s closed at 40 s
   assert not windowing.is_late(8_000, 39_999)
@@ -93,14 +95,14 @@ def test_source_lateness_rule_matches_beam():
 
 
 def test_resume_time_leaves_a_window_of_margin():
-  windowing = Windowing(600, 60)
+  windowing = WindowGeometry(600, 60)
   # Stored up to 12:00: windows ending later start at 11:51 or later, so their events
   # are those from 11:51 on; less one more window of margin: 11:41.
   assert windowing.resume_time(12 * 3600_000) == 12 * 3600_000 - 1140_000
 
 
 def test_idle_partition_holds_the_watermark_until_it_reports_and_then_lets_go():
-  clocks = _Clocks("test-run", [0, 1, 2], max_out_of_order_ms=60_000)
+  clocks = Clocks("test-run", [0, 1, 2], max_out_of_order_ms=60_000)
   clocks.commit(0, 1_000_000)
   assert clocks.watermark_ms(1, 2_000_000) == -sys.maxsize   # nothing from partition 2
   clocks.commit(2, 500_000)                               # a heartbeat reached it

@@ -12,6 +12,9 @@ from typing import Dict
 
 import apache_beam as beam
 
+__all__ = ["SpanningForest", "SpanningForestCoder", "ComponentsCombineFn", "PanesCombineFn",
+           "spanning_forest", "forest_trees", "union", "link_of"]
+
 
 def _grow(links, tree=None):
   """Kruskal's union-find, with trees held as lists: every vertex maps to the list of its

@@ -9,9 +9,13 @@ from apache_beam.transforms import window
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
+from pulse.schemas import counters as C
+from pulse.schemas.dead_letters import DEAD, EDGES, dead_letter
 from pulse.transforms.counting import BundleCounters
-from pulse.transforms.dead_letters import DEAD, dead_letter
 from pulse.transforms.events import BadRecord, as_dict, login_of
+
+__all__ = ["ExtractEdges", "edge_of", "partner", "is_bot", "NO_EDGE_REASONS", "NO_PARTNER",
+           "SELF_EDGE", "BOT", "ORG_OWNER"]
 
 # Why an event gave no edge; each is counted (Metrics counter "no_edge_<reason>").
 NO_PARTNER = "no_partner"    # no second user: no repo owner, no target
@@ -98,8 +102,16 @@ def edge_of(event, drop_bots=True, drop_org_owners=False):
 
 
 class ExtractEdges(beam.PTransform):
-  """Events -> edges (main output, timestamped by their event's time) and dead letters
-  (output DEAD) for events whose payload cannot be read."""
+  """The Venturi step: events -> user-user edges.
+
+  Args:
+    drop_bots: drop edges with a bot account ([bot] logins) at either end.
+    drop_org_owners: drop edges whose partner is the organisation owning the repo.
+  Input: globally windowed events (NormaliseEvents' output).
+  Returns: a tagged result: "edges", edges (dicts, schemas/edge.avsc) timestamped by
+    created_at; DEAD, dead letters of stage EDGES for events whose payload the rule needs
+    but cannot read.
+  """
   def __init__(self, drop_bots=True, drop_org_owners=False):
     super().__init__()
     self.drop_bots = drop_bots
@@ -119,20 +131,21 @@ class _EdgeFn(beam.DoFn):
   def __init__(self, drop_bots, drop_org_owners):
     self.drop_bots = drop_bots
     self.drop_org_owners = drop_org_owners
-    self.counts = BundleCounters(
-        "edges", "dead_letter_edges", *("no_edge_" + r for r in NO_EDGE_REASONS))
+    self.no_edge = {reason: C.no_edge(reason) for reason in NO_EDGE_REASONS}
+    self.counts = BundleCounters(C.EDGES, C.DEAD_LETTER_COUNTERS[EDGES],
+                                 *self.no_edge.values())
 
   def process(self, event):
     try:
       edge, reason = edge_of(event, self.drop_bots, self.drop_org_owners)
     except BadRecord as error:
-      self.counts.tally["dead_letter_edges"] += 1
-      yield dead_letter("edges", str(error), event)
+      self.counts.tally[C.DEAD_LETTER_COUNTERS[EDGES]] += 1
+      yield dead_letter(EDGES, str(error), event)
       return
     if edge is None:
-      self.counts.tally["no_edge_" + reason] += 1
+      self.counts.tally[self.no_edge[reason]] += 1
     else:
-      self.counts.tally["edges"] += 1
+      self.counts.tally[C.EDGES] += 1
       # As TimestampedValue would, without Beam assigning the global window anew to
       # each edge (3 us, measured).
       yield WindowedValue(edge, Timestamp(micros=edge["created_at"] * 1000), _GLOBAL)

@@ -11,17 +11,16 @@ import re
 import apache_beam as beam
 import orjson
 
-from pulse.schemas import created_at_micros
+from pulse.schemas import EARLIEST_MS, LATEST_MS, created_at_micros
+from pulse.schemas.counters import DEAD_LETTER_COUNTERS, EVENTS_NORMALISED
+from pulse.schemas.dead_letters import DEAD, NORMALISE, dead_letter
 from pulse.transforms.counting import BundleCounters
-from pulse.transforms.dead_letters import DEAD, dead_letter
+
+__all__ = ["NormaliseEvents", "normalise", "BadRecord", "login_of", "as_dict", "json_type",
+           "event_time_ms"]
 
 # "https://api.github.com/repos/OWNER/NAME", "https://github.com/OWNER/NAME", ...
 _REPO_URL = re.compile(r"github\.(?:com|dev)/(?:repos/)?([^/\s]+)/[^/\s]+/?$")
-
-# GitHub opened in 2008 and its archives start in 2011. An event time outside these
-# bounds is corrupt, and one far ahead would open windows that no later data closes.
-EARLIEST_MS = 1_167_609_600_000    # 2007-01-01T00:00:00Z
-LATEST_MS = 4_102_444_800_000      # 2100-01-01T00:00:00Z
 
 _JSON_TYPES = {dict: "object", list: "list", str: "string", int: "number",
                float: "number", bool: "boolean", type(None): "null"}
@@ -156,9 +155,14 @@ def normalise(record):
 
 
 class NormaliseEvents(beam.PTransform):
-  """Raw records -> events (main output) and dead letters (output DEAD) for records that
-  cannot be read. Events are not timestamped here: only the edges they give are (see
-  edges.py), which spares the cost for the majority that give none."""
+  """Raw records of any era and shape -> internal events. Events are not timestamped
+  here: only the edges they give are (see edges.py), which spares the cost for the
+  majority that give none.
+
+  Input: raw records (dicts: events-API or BigQuery JSON, nested or flat Avro exports).
+  Returns: a tagged result: "events", events (dicts, see the module docstring); DEAD,
+    dead letters of stage NORMALISE for records that cannot be read.
+  """
   def expand(self, records):
     return records | "Normalise" >> beam.ParDo(_NormaliseFn()).with_outputs(
         DEAD, main="events")
@@ -166,16 +170,16 @@ class NormaliseEvents(beam.PTransform):
 
 class _NormaliseFn(beam.DoFn):
   def __init__(self):
-    self.counts = BundleCounters("events_normalised", "dead_letter_normalise")
+    self.counts = BundleCounters(EVENTS_NORMALISED, DEAD_LETTER_COUNTERS[NORMALISE])
 
   def process(self, record):
     try:
       event = normalise(record)
     except BadRecord as error:
-      self.counts.tally["dead_letter_normalise"] += 1
-      yield dead_letter("normalise", str(error), record)
+      self.counts.tally[DEAD_LETTER_COUNTERS[NORMALISE]] += 1
+      yield dead_letter(NORMALISE, str(error), record)
       return
-    self.counts.tally["events_normalised"] += 1
+    self.counts.tally[EVENTS_NORMALISED] += 1
     yield event
 
   def finish_bundle(self):

@@ -2,9 +2,13 @@
 import collections
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
+from pulse.schemas.counters import (FRAMES, FRAMES_ALREADY_STORED, FRAMES_UPDATED_LATE,
+                                    counter)
 from pulse.transforms.components import forest_trees
+from pulse.transforms.windows import WindowedComponents
+
+__all__ = ["FramesFromEdges", "ToFrames", "SkipStoredWindows", "build_frame", "frame_id"]
 
 
 def frame_id(window_start_ms, window_end_ms):
@@ -53,8 +57,36 @@ def _cluster(tree):
   }
 
 
+class FramesFromEdges(beam.PTransform):
+  """Edges -> one frame per sliding window.
+
+  Args:
+    geometry: the WindowGeometry (schemas/windows.py).
+    windowing: a windowing strategy's name (transforms/windows.WINDOWINGS).
+    min_cluster_size, max_clusters: as ToFrames.
+  Input: globally windowed edges timestamped by created_at (ExtractEdges' output).
+  Returns: frames (dicts, see build_frame), one per window holding edges, in its window.
+  """
+  def __init__(self, geometry, windowing="sliced", min_cluster_size=3, max_clusters=50):
+    super().__init__()
+    self.geometry, self.windowing = geometry, windowing
+    self.min_cluster_size, self.max_clusters = min_cluster_size, max_clusters
+
+  def expand(self, edges):
+    return (edges
+            | "Windows" >> WindowedComponents(self.geometry, self.windowing)
+            | "Frames" >> ToFrames(self.min_cluster_size, self.max_clusters))
+
+
 class ToFrames(beam.PTransform):
-  """Windowed SpanningForests -> frames (one per window)."""
+  """Windowed SpanningForests -> frames (one per window and pane).
+
+  Args:
+    min_cluster_size: the smallest component listed in a frame's clusters.
+    max_clusters: the most clusters listed, largest first.
+  Input: SpanningForests, each in its sliding window.
+  Returns: frames (dicts, see build_frame), in the same windows.
+  """
   def __init__(self, min_cluster_size=3, max_clusters=50):
     super().__init__()
     self.min_cluster_size = min_cluster_size
@@ -69,11 +101,39 @@ class _FrameFn(beam.DoFn):
   def __init__(self, min_cluster_size, max_clusters):
     self.min_cluster_size = min_cluster_size
     self.max_clusters = max_clusters
-    self.frames = Metrics.counter("pulse", "frames")
-    self.updates = Metrics.counter("pulse", "frames_updated_late")
+    self.frames = counter(FRAMES)
+    self.updates = counter(FRAMES_UPDATED_LATE)
 
   def process(self, forest, window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
     frame = build_frame(forest, window.start.micros // 1000, window.end.micros // 1000,
                         self.min_cluster_size, self.max_clusters)
     (self.frames if pane.is_first else self.updates).inc()
     yield frame
+
+
+class SkipStoredWindows(beam.PTransform):
+  """Drops the frames of windows starting before resume_ms: a resumed Kafka run sees only
+  part of their events, and the store holds them whole already.
+
+  Args:
+    resume_ms: the window start from which frames are kept.
+  Input and output: frames.
+  """
+  def __init__(self, resume_ms):
+    super().__init__()
+    self.resume_ms = resume_ms
+
+  def expand(self, frames):
+    return frames | "SkipStored" >> beam.ParDo(_SkipStoredFn(self.resume_ms))
+
+
+class _SkipStoredFn(beam.DoFn):
+  def __init__(self, resume_ms):
+    self.resume_ms = resume_ms
+    self.skipped = counter(FRAMES_ALREADY_STORED)
+
+  def process(self, frame):
+    if frame["window_start"] < self.resume_ms:
+      self.skipped.inc()
+    else:
+      yield frame

@@ -3,7 +3,7 @@ import argparse
 import logging
 import sys
 
-from pulse.io.frame_store import redact
+from pulse.io.uris import redact
 from pulse.ui.server import create_app, missing_vendor_files
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

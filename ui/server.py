@@ -7,7 +7,8 @@ import threading
 from flask import Flask, abort, jsonify, request, send_from_directory
 from flask_socketio import SocketIO
 
-from pulse.io.frame_store import open_store, redact
+from pulse.io.stores import open_store
+from pulse.io.uris import redact
 
 LOG = logging.getLogger(__name__)
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -101,7 +102,7 @@ def create_app(sink):
     started.set()
     store = open_store(sink)
     # Subscribe before reading, so no frame falls between the two (repeats are harmless).
-    feed = store.subscribe() if hasattr(store, "subscribe") else None
+    feed = store.subscribe() if store.can_subscribe else None
     for frame in store.frames():
       frames.put(frame)
     LOG.info("%d frames in %s%s", len(frames.by_id), shown,

@@ -1,11 +1,23 @@
 """The dead-letter record: what every step emits, on output DEAD, for input it cannot use.
-A dead letter keeps the reason and enough of the record to find and replay it."""
+A dead letter keeps the stage that refused it, the reason, where it came from and enough
+of the record to find and replay it."""
 import json
 import reprlib
 
 import apache_beam as beam
 
-DEAD = "dead_letter"
+__all__ = ["DEAD", "DECODE", "LATE", "NORMALISE", "EDGES", "STAGES", "MAX_RECORD_CHARS",
+           "dead_letter"]
+
+DEAD = "dead_letter"        # the output tag of every step's dead letters
+
+# The stages that refuse records, in pipeline order (each counted as dead_letter_<stage>).
+DECODE = "decode"           # a file, block, row or message that is no event record
+LATE = "late"               # a Kafka event behind the watermark beyond the lateness
+NORMALISE = "normalise"     # a record that is no readable GitHub event
+EDGES = "edges"             # an event whose payload the edge rule needs is unreadable
+STAGES = (DECODE, LATE, NORMALISE, EDGES)
+
 MAX_RECORD_CHARS = 65_536   # a 10 MB payload is cut here, and the cut is said in the letter
 
 
@@ -24,7 +36,8 @@ def _text(record):
 
 def dead_letter(stage, reason, record, source=""):
   """A TaggedOutput for the dead-letter output: JSON-ready dict with the stage that refused
-  the record, why, where it came from, and the record itself (as text, cut if huge)."""
+  the record (one of STAGES), why, where it came from, and the record itself (as text, cut
+  if huge)."""
   text = _text(record)
   letter = {"stage": stage, "reason": reason, "source": source}
   if len(text) > MAX_RECORD_CHARS:

@@ -1,7 +1,7 @@
 """Frames in a RethinkDB table:
   rethinkdb://[USER[:PASSWORD]@]HOST[:PORT]/DB/TABLE[?OPTION=VALUE&...]
 with options retry_s (default 30), retries (10), timeout_s (5, for connecting): the retry
-budget every retrying store shares (io/frame_store.py); and batch (200 frames a query).
+budget every retrying store shares (io/stores/retry.py); and batch (200 frames a query).
 USER defaults to admin, PORT to 28015; the password may come from env RETHINKDB_PASSWORD
 instead of the URI (better: Beam keeps pipeline options, --sink included, in its pipeline
 description). The password never appears in logs, errors or repr: URIs are shown redacted.
@@ -21,8 +21,11 @@ from rethinkdb import RethinkDB
 from rethinkdb.errors import (ReqlAuthError, ReqlAvailabilityError, ReqlDriverError,
                               ReqlNonExistenceError, ReqlOpFailedError, ReqlTimeoutError)
 
-from pulse.io.frame_store import (RETRY_DEFAULTS, RETRY_OPTIONS, FrameStoreError,
-                                  RetryBudget, redact, uri_options)
+from pulse.io.stores.base import FrameStore, FrameStoreError
+from pulse.io.stores.retry import RETRY_DEFAULTS, RETRY_OPTIONS, RetryBudget
+from pulse.io.uris import redact, uri_options
+
+__all__ = ["RethinkDBFrameStore", "RethinkDBStoreError", "PASSWORD_ENV", "parse_uri"]
 
 PASSWORD_ENV = "RETHINKDB_PASSWORD"
 DEFAULT_PORT = 28015
@@ -80,9 +83,21 @@ def _strip(doc):
   return doc
 
 
-class RethinkDBFrameStore:
+class RethinkDBFrameStore(FrameStore):
   """Frames in one RethinkDB table (see the module docstring). Keyword arguments override
   the URI's options."""
+  SCHEME = "rethinkdb"
+  FORMAT = FORMAT
+  can_subscribe = True
+
+  @classmethod
+  def check_uri(cls, uri):
+    parse_uri(uri)
+
+  @classmethod
+  def open(cls, uri):
+    return cls(uri)
+
   def __init__(self, uri, **options):
     spec = parse_uri(uri)
     unknown = set(options) - set(OPTIONS)
@@ -184,16 +199,21 @@ class RethinkDBFrameStore:
           f"RethinkDB at {self.address} rejected {result['errors']} of {len(batch)} "
           f"frame(s): {self._scrub(str(result.get('first_error')))[:500]}")
 
-  def frames(self):
-    """Every stored frame, ordered by window_start (then window_end, then id)."""
-    docs = self._run("reading frames", lambda conn: list(
-        self._table.order_by(index="window_start").run(conn)))
+  def frames(self, start_ms=None, end_ms=None):
+    # A time range is read from the window_start index (between is half-open).
+    def read(conn):
+      table = self._table
+      if start_ms is not None or end_ms is not None:
+        table = table.between(self.r.minval if start_ms is None else start_ms,
+                              self.r.maxval if end_ms is None else end_ms,
+                              index="window_start")
+      return list(table.order_by(index="window_start").run(conn))
+    docs = self._run("reading frames", read)
     # The index orders ties by id alone; SQLite's order puts window_end first.
     docs.sort(key=lambda d: (d["window_start"], d["window_end"], d["id"]))
     return iter([_strip(d) for d in docs])
 
-  def max_window_end(self):
-    """The latest window_end stored, or None for an empty store."""
+  def newest_window_end(self):
     def latest(conn):
       try:
         return self._table.max(index="window_end").run(conn)["window_end"]
@@ -207,10 +227,9 @@ class RethinkDBFrameStore:
         self._table.pluck("id", STAMP).run(conn)))}
 
   def subscribe(self, since=None, idle_s=None):
-    """Frames as they land (new or rewritten), from a changefeed opened by this call on its
-    own connection: those written after the call, or with `since` (wall-clock ms) first the
-    stored frames last written after it (in no set order). With idle_s the generator ends
-    after that long without a frame; closing it closes the feed."""
+    """As FrameStore.subscribe, from a changefeed opened by this call on its own
+    connection (the stored frames after `since` come in no set order); closing the
+    generator closes the feed."""
     conn = None
     try:
       conn = self._connect()

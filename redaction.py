@@ -5,8 +5,8 @@ import os
 import re
 import urllib.parse
 
-from pulse.io.frame_store import uri_password
-from pulse.io.rethinkdb_store import PASSWORD_ENV
+from pulse.io.stores.rethinkdb_store import PASSWORD_ENV
+from pulse.io.uris import uri_password
 
 SECRET_FLAG = re.compile(r"secret|password|token|credential", re.IGNORECASE)
 SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", PASSWORD_ENV)

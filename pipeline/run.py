@@ -1,8 +1,8 @@
-"""The `pulse` command: run the pipeline, convert an hour to an Avro export, export frames."""
+"""`pulse run`: build the graph from the command line, run it, follow it, and summarise
+what the run did from its metrics and its store."""
 import argparse
 import json
 import logging
-import sys
 import threading
 import time
 
@@ -12,17 +12,14 @@ from apache_beam.options.pipeline_options import (
 from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
 from apache_beam.utils.subprocess_server import SubprocessServer
 
-from pulse.io.bigquery_export import convert
-from pulse.io.frame_store import open_store
 from pulse.io.object_stores import check_credentials
+from pulse.io.stores import open_store
 from pulse.pipeline import graph
 from pulse.pipeline.options import PulseOptions
-from pulse.pipeline.redaction import Redact, secrets_in
-from pulse.schemas import FLAT, NESTED
+from pulse.schemas import counters as C
 from pulse.transforms.edges import NO_EDGE_REASONS
 
 LOG = logging.getLogger("pulse")
-DEAD_LETTER_STAGES = ("decode", "late", "normalise", "edges")
 
 RUN_HELP = """\
 Beam flags go beside these, e.g. --runner (default here: FnApiRunner, the engine of the
@@ -101,9 +98,9 @@ def _follow(result, streaming, every_s=10):
         last = _metrics(result) or last
         if last:
           LOG.info("so far: %d events read, %d edges, %d frames stored, %d dead letters",
-                   _counter(last, "events_read"), _counter(last, "edges"),
-                   _counter(last, "frames_written"),
-                   sum(_counter(last, "dead_letter_" + s) for s in DEAD_LETTER_STAGES))
+                   _counter(last, C.EVENTS_READ), _counter(last, C.EDGES),
+                   _counter(last, C.FRAMES_WRITTEN),
+                   sum(_counter(last, n) for n in C.DEAD_LETTER_COUNTERS.values()))
   except KeyboardInterrupt:
     LOG.info("stopping the pipeline")
     try:
@@ -118,11 +115,11 @@ def _follow(result, streaming, every_s=10):
 
 def summarise(results, options):
   """A dict of what the run did, from its metrics and its store."""
-  read = _counter(results, "events_read")
-  edges = _counter(results, "edges")
-  no_edge = {reason: _counter(results, "no_edge_" + reason) for reason in NO_EDGE_REASONS}
-  dead = {stage: _counter(results, "dead_letter_" + stage) for stage in DEAD_LETTER_STAGES}
-  events = _counter(results, "events_normalised")
+  read = _counter(results, C.EVENTS_READ)
+  edges = _counter(results, C.EDGES)
+  no_edge = {reason: _counter(results, C.no_edge(reason)) for reason in NO_EDGE_REASONS}
+  dead = {stage: _counter(results, name) for stage, name in C.DEAD_LETTER_COUNTERS.items()}
+  events = _counter(results, C.EVENTS_NORMALISED)
   summary = {
       "events_read": read,
       "events": events,
@@ -130,8 +127,8 @@ def summarise(results, options):
       "share_without_edge": round(1 - edges / events, 4) if events else None,
       "no_edge": no_edge,
       "dead_letters": dead,
-      "windows": _counter(results, "frames"),
-      "frames_written": _counter(results, "frames_written"),
+      "windows": _counter(results, C.FRAMES),
+      "frames_written": _counter(results, C.FRAMES_WRITTEN),
   }
   if options.view_as(TestOptions).dry_run:
     return summary     # nothing ran; the store may be remote (jsonl://gs://...)
@@ -196,81 +193,3 @@ def _print_summary(s):
           f"hub {largest['hub']}")
     print("  members: " + ", ".join(largest["members"]))
   print("summary: " + json.dumps({k: v for k, v in s.items() if k != "largest_cluster"}))
-
-
-def export(argv):
-  parser = argparse.ArgumentParser(
-      prog="pulse export", description="Print the stored frames as JSON lines, ordered by "
-      "window_start.")
-  parser.add_argument("--sink", required=True, help="the store, e.g. sqlite:///tmp/f.db")
-  args = parser.parse_args(argv)
-  store = open_store(args.sink)
-  try:
-    for frame in store.frames():
-      sys.stdout.write(json.dumps(frame, ensure_ascii=False) + "\n")
-  finally:
-    store.close()
-  return 0
-
-
-def convert_command(argv):
-  parser = argparse.ArgumentParser(
-      prog="pulse convert", description="Write a GH Archive JSON hour as the matching "
-      "BigQuery Avro export would: nested (2011-14, 2016+ tables) or flat (2015 table).")
-  parser.add_argument("--input", required=True, help="a JSON hour (.json or .json.gz)")
-  parser.add_argument("--output", required=True, help="the Avro file to write")
-  parser.add_argument("--shape", choices=(NESTED, FLAT), default=NESTED)
-  args = parser.parse_args(argv)
-  written, refused = convert(args.input, args.output, args.shape)
-  print(f"{args.output}: {written:,} events written as a {args.shape} export, "
-        f"{len(refused):,} refused")
-  for reason, text in refused[:10]:
-    print(f"  refused: {reason}: {text[:120]}")
-  return 0
-
-
-def firehose(argv):
-  from pulse.firehose.cli import main as firehose_main   # needs confluent-kafka only here
-  return firehose_main(argv)
-
-
-def synth(argv):
-  from pulse.firehose.synth import main as synth_main   # numpy-heavy: load only here
-  return synth_main(argv)
-
-
-def ui(argv):
-  from pulse.ui.cli import main as ui_main   # needs Flask-SocketIO only here
-  return ui_main(argv)
-
-
-COMMANDS = {"run": run, "export": export, "convert": convert_command, "firehose": firehose,
-            "synth": synth,
-            "ui": ui}
-
-
-def main(argv=None):
-  argv = sys.argv[1:] if argv is None else list(argv)
-  logging.basicConfig(level=logging.WARNING,
-                      format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-  LOG.setLevel(logging.INFO)
-  redact = Redact(secrets_in(argv))
-  for handler in logging.getLogger().handlers:
-    handler.addFilter(redact)
-  if not argv or argv[0] not in COMMANDS:
-    print("usage: pulse {run,convert,export,firehose,synth,ui} [flags]   (pulse COMMAND --help)\n"
-          "  run       run the pipeline (files or Kafka; Beam flags accepted)\n"
-          "  convert   write a JSON hour as a BigQuery Avro export (nested or flat)\n"
-          "  export    print stored frames as JSON lines\n"
-          "  firehose  replay archives into a Kafka topic at a set rate\n"
-          "  synth     write realistic synthetic GitHub events (JSON or Avro)\n"
-          "  ui        serve the live web UI over a frame store", file=sys.stderr)
-    return 0 if argv and argv[0] in ("-h", "--help") else 2
-  try:
-    return COMMANDS[argv[0]](argv[1:])
-  except ValueError as error:
-    print(f"pulse {argv[0]}: error: {redact.text(str(error))}", file=sys.stderr)
-    return 2
-  finally:
-    for handler in logging.getLogger().handlers:
-      handler.removeFilter(redact)

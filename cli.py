@@ -1,0 +1,93 @@
+"""The `pulse` command: one entry point (setup.py: pulse = pulse.cli:main) for every tool
+of the project: run the pipeline, convert an hour to an Avro export, export frames, the
+firehose, synthetic events and the web page."""
+import argparse
+import json
+import logging
+import sys
+
+from pulse.io.bigquery_export import convert
+from pulse.io.stores import open_store
+from pulse.pipeline.run import run
+from pulse.redaction import Redact, secrets_in
+from pulse.schemas import FLAT, NESTED
+
+LOG = logging.getLogger("pulse")
+
+
+def export(argv):
+  parser = argparse.ArgumentParser(
+      prog="pulse export", description="Print the stored frames as JSON lines, ordered by "
+      "window_start.")
+  parser.add_argument("--sink", required=True, help="the store, e.g. sqlite:///tmp/f.db")
+  args = parser.parse_args(argv)
+  store = open_store(args.sink)
+  try:
+    for frame in store.frames():
+      sys.stdout.write(json.dumps(frame, ensure_ascii=False) + "\n")
+  finally:
+    store.close()
+  return 0
+
+
+def convert_command(argv):
+  parser = argparse.ArgumentParser(
+      prog="pulse convert", description="Write a GH Archive JSON hour as the matching "
+      "BigQuery Avro export would: nested (2011-14, 2016+ tables) or flat (2015 table).")
+  parser.add_argument("--input", required=True, help="a JSON hour (.json or .json.gz)")
+  parser.add_argument("--output", required=True, help="the Avro file to write")
+  parser.add_argument("--shape", choices=(NESTED, FLAT), default=NESTED)
+  args = parser.parse_args(argv)
+  written, refused = convert(args.input, args.output, args.shape)
+  print(f"{args.output}: {written:,} events written as a {args.shape} export, "
+        f"{len(refused):,} refused")
+  for reason, text in refused[:10]:
+    print(f"  refused: {reason}: {text[:120]}")
+  return 0
+
+
+def firehose(argv):
+  from pulse.firehose.cli import main as firehose_main   # loaded only when used
+  return firehose_main(argv)
+
+
+def synth(argv):
+  from pulse.firehose.synth import main as synth_main   # numpy-heavy: load only here
+  return synth_main(argv)
+
+
+def ui(argv):
+  from pulse.ui.cli import main as ui_main   # needs Flask-SocketIO only here
+  return ui_main(argv)
+
+
+COMMANDS = {"run": run, "export": export, "convert": convert_command, "firehose": firehose,
+            "synth": synth,
+            "ui": ui}
+
+
+def main(argv=None):
+  argv = sys.argv[1:] if argv is None else list(argv)
+  logging.basicConfig(level=logging.WARNING,
+                      format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+  LOG.setLevel(logging.INFO)
+  redact = Redact(secrets_in(argv))
+  for handler in logging.getLogger().handlers:
+    handler.addFilter(redact)
+  if not argv or argv[0] not in COMMANDS:
+    print("usage: pulse {run,convert,export,firehose,synth,ui} [flags]   (pulse COMMAND --help)\n"
+          "  run       run the pipeline (files or Kafka; Beam flags accepted)\n"
+          "  convert   write a JSON hour as a BigQuery Avro export (nested or flat)\n"
+          "  export    print stored frames as JSON lines\n"
+          "  firehose  replay archives into a Kafka topic at a set rate\n"
+          "  synth     write realistic synthetic GitHub events (JSON or Avro)\n"
+          "  ui        serve the live web UI over a frame store", file=sys.stderr)
+    return 0 if argv and argv[0] in ("-h", "--help") else 2
+  try:
+    return COMMANDS[argv[0]](argv[1:])
+  except ValueError as error:
+    print(f"pulse {argv[0]}: error: {redact.text(str(error))}", file=sys.stderr)
+    return 2
+  finally:
+    for handler in logging.getLogger().handlers:
+      handler.removeFilter(redact)

@@ -1,0 +1,74 @@
+"""Beam's side of the frame stores: WriteFrames, and StoredUntil, the one question a
+resuming source asks of the store."""
+import logging
+
+import apache_beam as beam
+
+from pulse.io.stores.registry import open_store, store_class
+from pulse.schemas.counters import FRAMES_WRITTEN, counter
+
+__all__ = ["WriteFrames", "StoredUntil"]
+
+LOG = logging.getLogger(__name__)
+
+
+class WriteFrames(beam.PTransform):
+  """Writes frames to the store at `uri`, one transaction per bundle (or as the store
+  needs, see FrameStore.beam_write).
+
+  Args:
+    uri: a store URI (io/stores/registry.py); checked when the transform is built.
+  Input: frames (dicts, transforms/frames.py), any windowing.
+  Returns: the written frames, or what the store's own write returns.
+  """
+  def __init__(self, uri):
+    super().__init__()
+    self.store = store_class(uri)   # fail at construction on a bad URI, not on a worker
+    self.uri = uri
+
+  def expand(self, frames):
+    own = self.store.beam_write(self.uri, streaming=not frames.is_bounded)
+    if own is not None:
+      return frames | "Store" >> own
+    return frames | "Store" >> beam.ParDo(_WriteFramesFn(self.uri))
+
+
+class _WriteFramesFn(beam.DoFn):
+  def __init__(self, uri):
+    self.uri = uri
+    self.written = counter(FRAMES_WRITTEN)
+
+  def setup(self):
+    self.store = open_store(self.uri)
+
+  def start_bundle(self):
+    self.batch = []
+
+  def process(self, frame):
+    self.batch.append(frame)
+
+  def finish_bundle(self):
+    if self.batch:
+      self.written.inc(self.store.write(self.batch))
+      latest = max(self.batch, key=lambda f: f["window_end"])
+      LOG.info("stored %d frame(s), latest %s: %d edges, largest cluster %d",
+               len(self.batch), latest["id"], latest["edges"],
+               latest["clusters"][0]["size"] if latest["clusters"] else 0)
+      self.batch = []
+
+  def teardown(self):
+    self.store.close()
+
+
+class StoredUntil:
+  """Callable: the newest window_end the store at `uri` holds (ms), or None. Picklable,
+  so a source on a worker can ask it without knowing about stores."""
+  def __init__(self, uri):
+    self.uri = uri
+
+  def __call__(self):
+    store = open_store(self.uri)
+    try:
+      return store.newest_window_end()
+    finally:
+      store.close()

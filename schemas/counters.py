@@ -1,0 +1,39 @@
+"""The names of the pipeline's Metrics counters, all in namespace "pulse": the steps count
+under these names and the run's summary reads them back by the same names."""
+from apache_beam.metrics import Metrics
+
+from pulse.schemas.dead_letters import STAGES
+
+__all__ = ["NAMESPACE", "FILES_READ", "EVENTS_READ", "EVENTS_NORMALISED", "EDGES", "FRAMES",
+           "FRAMES_UPDATED_LATE", "FRAMES_WRITTEN", "FRAMES_ALREADY_STORED",
+           "KAFKA_OFFSETS_COMMITTED", "DEAD_LETTER_COUNTERS", "counter", "dead_letters_of",
+           "no_edge"]
+
+NAMESPACE = "pulse"
+FILES_READ = "files_read"
+EVENTS_READ = "events_read"                # records read from files, tables or topics
+EVENTS_NORMALISED = "events_normalised"
+EDGES = "edges"
+FRAMES = "frames"                          # windows with a frame (first pane)
+FRAMES_UPDATED_LATE = "frames_updated_late"
+FRAMES_WRITTEN = "frames_written"          # frames the store took (rewrites included)
+FRAMES_ALREADY_STORED = "frames_already_stored"   # skipped on a resumed Kafka run
+KAFKA_OFFSETS_COMMITTED = "kafka_offsets_committed"
+
+
+def dead_letters_of(stage):
+  """The counter of the dead letters of one stage (schemas/dead_letters.STAGES)."""
+  return "dead_letter_" + stage
+
+
+def no_edge(reason):
+  """The counter of the events that gave no edge for this reason (transforms/edges.py)."""
+  return "no_edge_" + reason
+
+
+DEAD_LETTER_COUNTERS = {stage: dead_letters_of(stage) for stage in STAGES}
+
+
+def counter(name):
+  """The Metrics counter pulse/<name>."""
+  return Metrics.counter(NAMESPACE, name)
