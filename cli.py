@@ -4,10 +4,11 @@ firehose, synthetic events and the web page."""
 import argparse
 import json
 import logging
+import os
 import sys
 
 from pulse.io.bigquery_export import convert
-from pulse.io.stores import open_store
+from pulse.io.stores import FrameStoreError, open_store
 from pulse.pipeline.run import run
 from pulse.redaction import Redact, secrets_in
 from pulse.schemas import FLAT, NESTED
@@ -21,12 +22,14 @@ def export(argv):
       "window_start.")
   parser.add_argument("--sink", required=True, help="the store, e.g. sqlite:///tmp/f.db")
   args = parser.parse_args(argv)
-  store = open_store(args.sink)
-  try:
-    for frame in store.frames():
-      sys.stdout.write(json.dumps(frame, ensure_ascii=False) + "\n")
-  finally:
-    store.close()
+  with open_store(args.sink, create=False) as store:
+    try:
+      for frame in store.frames():
+        sys.stdout.write(json.dumps(frame, ensure_ascii=False) + "\n")
+      sys.stdout.flush()
+    except BrokenPipeError:
+      # The reader stopped (`| head`): end quietly, and let no flush at exit complain.
+      os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
   return 0
 
 
@@ -62,8 +65,7 @@ def ui(argv):
 
 
 COMMANDS = {"run": run, "export": export, "convert": convert_command, "firehose": firehose,
-            "synth": synth,
-            "ui": ui}
+            "synth": synth, "ui": ui}
 
 
 def main(argv=None):
@@ -71,6 +73,9 @@ def main(argv=None):
   logging.basicConfig(level=logging.WARNING,
                       format="%(asctime)s %(levelname)s %(name)s: %(message)s")
   LOG.setLevel(logging.INFO)
+  # Beam announces each helper process it starts and stops (Prism, an expansion service)
+  # as a warning; nothing is wrong then.
+  logging.getLogger("apache_beam.utils.subprocess_server").setLevel(logging.ERROR)
   redact = Redact(secrets_in(argv))
   for handler in logging.getLogger().handlers:
     handler.addFilter(redact)
@@ -85,9 +90,12 @@ def main(argv=None):
     return 0 if argv and argv[0] in ("-h", "--help") else 2
   try:
     return COMMANDS[argv[0]](argv[1:])
-  except ValueError as error:
+  except ValueError as error:        # a mistake in what was asked: nothing was done
     print(f"pulse {argv[0]}: error: {redact.text(str(error))}", file=sys.stderr)
     return 2
+  except FrameStoreError as error:   # the store failed for good (its reason says why)
+    print(f"pulse {argv[0]}: error: {redact.text(str(error))}", file=sys.stderr)
+    return 1
   finally:
     for handler in logging.getLogger().handlers:
       handler.removeFilter(redact)

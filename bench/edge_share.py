@@ -1,6 +1,6 @@
 """Measures, per real hour in data/, the share of events that give an edge (and why the
 others give none), with and without organisation owners, and the cluster structure for
-several window sizes: the numbers behind the README's defaults.
+several window sizes: the numbers behind the defaults (docs/pipeline.md).
 
   python bench/edge_share.py [HOUR ...]
 """

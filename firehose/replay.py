@@ -93,7 +93,8 @@ def _events(settings, producer, stats):
       last = micros if last is None else max(last, micros)
       if pass_number:
         record["created_at"] = micros + pass_number * span
-        record["id"] = f"{record['id']}~{pass_number}"
+        if record.get("id"):      # an id-less event gets its own from normalise
+          record["id"] = f"{record['id']}~{pass_number}"
       yield actor.encode(), encode_event(record), record["created_at"] // 1000
     if not settings.loop or first is None:
       return

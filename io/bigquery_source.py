@@ -8,7 +8,7 @@ from apache_beam.io.gcp.bigquery_tools import parse_table_reference
 from apache_beam.options.pipeline_options import GoogleCloudOptions
 
 from pulse.schemas.counters import DEAD_LETTER_COUNTERS, EVENTS_READ, counter
-from pulse.schemas.dead_letters import DEAD, DECODE, dead_letter
+from pulse.schemas.dead_letters import DEAD, DECODE, SOURCE_FIELD, dead_letter
 
 __all__ = ["ReadBigQuery", "is_bigquery", "table_spec", "PREFIX"]
 
@@ -40,7 +40,7 @@ class ReadBigQuery(beam.PTransform):
   Args:
     uri: bigquery:PROJECT.DATASET.TABLE.
   Returns: a tagged result, as ReadArchives: "records", raw rows (dicts of the nested or
-    flat table shape); DEAD, dead letters of stage DECODE.
+    flat table shape, plus SOURCE_FIELD: the table); DEAD, dead letters of stage DECODE.
   """
   def __init__(self, uri):
     super().__init__()
@@ -62,8 +62,9 @@ class ReadBigQuery(beam.PTransform):
 
 
 class _RowFn(beam.DoFn):
-  """Counts rows as read; anything but a dict (a coder or schema surprise) is a decode
-  dead letter rather than a crash further on."""
+  """Counts rows as read and names their table in SOURCE_FIELD (on a copy: the rows are
+  Beam's, and an input element is not to be changed); anything but a dict (a coder or
+  schema surprise) is a decode dead letter rather than a crash further on."""
   def __init__(self, table):
     self.table = table
     self.read = counter(EVENTS_READ)
@@ -72,7 +73,7 @@ class _RowFn(beam.DoFn):
   def process(self, row):
     if isinstance(row, dict):
       self.read.inc()
-      yield row
+      yield {**row, SOURCE_FIELD: self.table}
     else:
       self.bad.inc()
       yield dead_letter(DECODE, f"BigQuery row is a {type(row).__name__}, not a dict",

@@ -2,12 +2,61 @@
 import json
 import logging
 import os
+import stat
+import tempfile
 
 import apache_beam as beam
 
-__all__ = ["WriteJsonLines", "WriteDeadLetters"]
+__all__ = ["WriteJsonLines", "WriteDeadLetters", "check_local_output"]
 
 LOG = logging.getLogger(__name__)
+
+
+def check_local_output(path, what, fields=()):
+  """ValueError, in one line, unless a local file of JSON lines can be written at path:
+  an existing file is replaced whole only if it is a regular, writable file that is empty
+  or whose first line is a JSON object with `fields` (what this project writes there);
+  else its missing folders must be makeable in the nearest existing folder above it."""
+  path = os.path.abspath(path)
+  if os.path.isdir(path):
+    raise ValueError(f"cannot write {what}: {path} is a folder")
+  if os.path.lexists(path):
+    _check_replaceable(path, what, fields)
+  folder = os.path.dirname(path)
+  while not os.path.exists(folder):
+    folder = os.path.dirname(folder)
+  if not os.path.isdir(folder):
+    raise ValueError(f"cannot write {what}: {folder} is not a folder")
+  if folder != os.path.dirname(path):    # the run makes the missing folders: can it?
+    try:
+      os.rmdir(tempfile.mkdtemp(dir=folder))
+    except OSError as error:
+      raise ValueError(f"cannot write {what}: {error.strerror}: {folder}") from None
+    return
+  existed = os.path.exists(path)
+  try:
+    open(path, "a", encoding="utf-8").close()
+  except OSError as error:
+    raise ValueError(f"cannot write {what}: {error.strerror}: {path}") from None
+  if not existed:
+    os.remove(path)
+
+
+def _check_replaceable(path, what, fields):
+  mode = os.stat(path).st_mode
+  if not stat.S_ISREG(mode) or os.path.islink(path):
+    raise ValueError(f"cannot write {what}: {path} is not a regular file; it is left alone")
+  if not mode & 0o222:
+    raise ValueError(f"cannot write {what}: {path} is read-only; it is left alone")
+  with open(path, "rb") as f:
+    first = f.readline(1 << 16).strip()
+  try:
+    record = json.loads(first) if first else {}
+  except ValueError:
+    record = None
+  if not isinstance(record, dict) or (first and not set(fields) <= set(record)):
+    raise ValueError(f"cannot write {what}: {path} holds something else, which a run "
+                     "would replace: remove it or name another file")
 
 
 def _json(record):

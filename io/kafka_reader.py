@@ -14,7 +14,7 @@ from pulse.io.kafka_codec import BrokerWatch, NotAnEvent, decode_event, heartbea
 from pulse.io.kafka_progress import HISTORIES_LOCK, Clocks, history_of
 from pulse.schemas.counters import (DEAD_LETTER_COUNTERS, EVENTS_READ,
                                     KAFKA_OFFSETS_COMMITTED, counter)
-from pulse.schemas.dead_letters import DECODE, LATE, dead_letter
+from pulse.schemas.dead_letters import DECODE, LATE, SOURCE_FIELD, dead_letter
 
 __all__ = ["ReadPartitionFn", "ReadUnboundedPartitionFn"]
 
@@ -59,8 +59,9 @@ class _PartitionRestrictions(beam.transforms.core.RestrictionProvider):
 
 
 class ReadPartitionFn(beam.DoFn):
-  """(partition, start, stop) -> timestamped raw records (nested export dicts) and dead
-  letters. Bounded per element; ReadUnboundedPartitionFn is the streaming form.
+  """(partition, start, stop) -> timestamped raw records (nested export dicts, with
+  SOURCE_FIELD f"{uri}[{partition}]@{offset}") and dead letters. Bounded per element;
+  ReadUnboundedPartitionFn is the streaming form.
   geometry: the WindowGeometry (lateness, resume time); stored_until(): the newest window
   end the frame store holds (io/stores/write.StoredUntil), which bounds what is committed."""
   def __init__(self, spec, geometry, stored_until, partitions, run_id):
@@ -161,7 +162,8 @@ class ReadPartitionFn(beam.DoFn):
 
   def _parse(self, message, partition):
     """(offset, record, event time ms, (source, value)) of one message: record is the
-    decoded event, None for a heartbeat, or the reason it cannot be read."""
+    decoded event (naming its source in SOURCE_FIELD), None for a heartbeat, or the reason
+    it cannot be read."""
     offset = message.offset()
     beat = heartbeat_time(message.headers())
     if beat is not None:
@@ -169,6 +171,7 @@ class ReadPartitionFn(beam.DoFn):
     source = (f"{self.spec.uri}[{partition}]@{offset}", message.value() or b"")
     try:
       record = decode_event(message.value())
+      record[SOURCE_FIELD] = source[0]
       return offset, record, record["created_at"] // 1000, source
     except NotAnEvent as error:
       return offset, str(error), None, source

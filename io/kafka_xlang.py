@@ -23,7 +23,7 @@ from apache_beam.utils.timestamp import Timestamp
 from pulse.io.kafka_codec import NotAnEvent, decode_event, heartbeat_time
 from pulse.io.kafka_source import EARLIEST, LATEST
 from pulse.schemas.counters import DEAD_LETTER_COUNTERS, EVENTS_READ, counter
-from pulse.schemas.dead_letters import DEAD, DECODE, dead_letter
+from pulse.schemas.dead_letters import DEAD, DECODE, SOURCE_FIELD, dead_letter
 
 __all__ = ["ReadKafkaXlang"]
 
@@ -37,7 +37,8 @@ class ReadKafkaXlang(beam.PTransform):
     ranges: kafka_source.plan(spec)'s [(partition, start, stop)]; their total bounds the
       read.
   Returns: a tagged result, as ReadKafkaEvents: "records", raw records timestamped by
-    created_at; DEAD, dead letters of stage DECODE.
+    created_at, with SOURCE_FIELD f"{uri}[{partition}]@{offset}"; DEAD, dead letters of
+    stage DECODE.
   """
   def __init__(self, spec, expansion_jar, ranges):
     super().__init__()
@@ -96,5 +97,6 @@ class _DecodeFn(beam.DoFn):
       self.bad.inc()
       yield dead_letter(DECODE, "event without created_at", value, source=source)
       return
+    record[SOURCE_FIELD] = source
     self.read.inc()
     yield beam.window.TimestampedValue(record, Timestamp(micros=micros))

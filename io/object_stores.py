@@ -1,33 +1,35 @@
 """Checks before reading object stores, so a missing credential fails at once with a clear
 message instead of minutes of Beam's retries."""
-import logging
+import os
 
-from apache_beam.options.pipeline_options import S3Options
+from apache_beam.options.pipeline_options import GoogleCloudOptions, S3Options
 
 __all__ = ["check_credentials"]
-
-LOG = logging.getLogger(__name__)
 
 
 def check_credentials(patterns, options):
   """Raise ValueError if s3:// inputs have no credentials from the options, the
-  environment or the AWS config files; warn if gs:// inputs have no Google credentials."""
+  environment or the AWS config files, or gs:// inputs no Google credentials (unless
+  --no_auth asks for anonymous reads, or STORAGE_EMULATOR_HOST names an emulator)."""
   _check_s3(patterns, options)
-  _warn_without_google_credentials(patterns)
+  _check_gcs(patterns, options)
 
 
-def _warn_without_google_credentials(patterns):
+def _check_gcs(patterns, options):
   if not any(p.startswith("gs://") for p in patterns):
+    return
+  if os.environ.get("STORAGE_EMULATOR_HOST") or options.view_as(GoogleCloudOptions).no_auth:
     return
   import google.auth
   from google.auth.exceptions import DefaultCredentialsError
   try:
     google.auth.default()
   except DefaultCredentialsError:
-    LOG.warning(
-        "gs:// input but no Google credentials: Beam retries for about 25 s, then reads "
-        "anonymously (fine for public buckets and STORAGE_EMULATOR_HOST). Run `gcloud "
-        "auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS.")
+    # Beam would retry for minutes, then read anonymously.
+    raise ValueError(
+        "gs:// input but no Google credentials: run `gcloud auth application-default "
+        "login` or set GOOGLE_APPLICATION_CREDENTIALS (--no_auth reads public buckets "
+        "anonymously)") from None
 
 
 def _check_s3(patterns, options):

@@ -9,7 +9,10 @@ from pulse.io import bigquery_source
 from pulse.io.archives import ReadArchives
 from pulse.io.json_lines import WriteDeadLetters, WriteJsonLines
 from pulse.io.stores import StoredUntil, WriteFrames
+from pulse.io.stores.registry import store_class
+from pulse.pipeline.checks import check_input_kinds
 from pulse.pipeline.options import PulseOptions
+from pulse.pipeline.stitch import JoinAdjacentRuns
 from pulse.schemas.dead_letters import DEAD
 from pulse.schemas.windows import WindowGeometry
 from pulse.transforms.edges import ExtractEdges
@@ -22,15 +25,12 @@ LOG = logging.getLogger(__name__)
 def _read(pipeline, o, patterns, streaming, geometry):
   """Raw records and dead letters from files, one BigQuery table or one Kafka topic, and
   the window start before which frames are stored already (a resumed Kafka run) or None."""
-  if any(bigquery_source.is_bigquery(p) for p in patterns):
-    if len(patterns) != 1:
-      raise ValueError("a BigQuery input must be the only --input")
+  check_input_kinds(patterns)
+  if bigquery_source.is_bigquery(patterns[0]):
     return pipeline | "ReadBigQuery" >> bigquery_source.ReadBigQuery(patterns[0]), None
   kafka = [p for p in patterns if p.startswith("kafka://")]
   if not kafka:
     return pipeline | "ReadArchives" >> ReadArchives(patterns), None
-  if len(patterns) != 1:
-    raise ValueError("a Kafka input must be the only --input")
   from pulse.io import kafka_source
   spec = kafka_source.KafkaSpec(kafka[0], o.kafka_group, o.kafka_start, o.kafka_stop,
                                 o.kafka_max_out_of_order_s)
@@ -61,9 +61,6 @@ def build(pipeline, options):
   o = options.view_as(PulseOptions)
   streaming = bool(options.view_as(StandardOptions).streaming)
   patterns = o.input_patterns()
-  if not patterns:
-    raise ValueError("no --input given: name GitHub Archive files (JSON hours or Avro) "
-                     "or a Kafka topic (kafka://HOST:PORT/TOPIC)")
   # One geometry for the windows and the Kafka reader; checked before anything is read.
   geometry = WindowGeometry(o.window_size, o.window_period, o.allowed_lateness)
   decoded, resume_ms = _read(pipeline, o, patterns, streaming, geometry)
@@ -76,7 +73,10 @@ def build(pipeline, options):
       geometry, o.windowing, o.min_cluster_size, o.max_clusters)
   if resume_ms is not None:
     frames = frames | "SkipStoredWindows" >> SkipStoredWindows(resume_ms)
-  frames | "WriteFrames" >> WriteFrames(o.sink)
+  written = frames | "WriteFrames" >> WriteFrames(o.sink)
+  if resume_ms is None and not streaming and store_class(o.sink).can_keep_panes:
+    edges.edges | "JoinAdjacentRuns" >> JoinAdjacentRuns(
+        o.sink, geometry, o.min_cluster_size, o.max_clusters, written)
   ((decoded[DEAD], events[DEAD], edges[DEAD])
    | "CollectDeadLetters" >> beam.Flatten()
    | "DeadLetters" >> WriteDeadLetters(o.dead_letter_output, streaming))

@@ -12,25 +12,27 @@ class PulseOptions(PipelineOptions):
     group = parser.add_argument_group("Network Pulse")
     group.add_argument(
         "--input", action="append", default=None,
-        help="GitHub Archive files to read: JSON hours (.json, .json.gz) or BigQuery Avro "
+        help="Required. GitHub Archive files to read: JSON hours (.json, .json.gz) or BigQuery Avro "
              "exports (.avro, nested or flat shape, told apart per file). Local paths, "
              "s3:// or gs://, glob patterns allowed. Repeat the flag or separate with "
              "commas for several. Or one Kafka topic: kafka://HOST:PORT/TOPIC (events as "
              "the firehose writes them; see the --kafka_* flags). Or one BigQuery table, "
              "either shape: bigquery:PROJECT.DATASET.TABLE (e.g. "
              "bigquery:githubarchive.day.20150101; exported as Avro to --temp_location, "
-             "gs://, and billed to --project).")
+             "gs://, and billed to --project). A pattern that matches no file is an "
+             "error.")
     group.add_argument(
         "--sink", default=DEFAULT_SINK,
         help="Where frames go: sqlite://PATH (sqlite:///abs/path.db or "
              "sqlite://relative/path.db), or jsonl://PATH, one file of JSON lines on any "
              "Beam filesystem (jsonl://gs://bucket/frames.jsonl: for Dataflow), or "
-             "rethinkdb://[USER@]HOST:PORT/DB/TABLE (the password from env "
+             "rethinkdb://[USER[:PASSWORD]@]HOST:PORT/DB/TABLE (the password better from env "
              "RETHINKDB_PASSWORD rather than the URI, which Beam keeps in the pipeline "
              "description). sqlite:// and rethinkdb:// take a retry budget, e.g. "
              "?retry_s=30&retries=10&timeout_s=5 (the defaults): a write waits for a "
-             "locked SQLite file or an unreachable server that long, then fails. Frames "
-             "are keyed by window, so reruns overwrite. Default: "
+             "locked SQLite file or an unreachable server that long, then fails "
+             "(docs/rethinkdb.md; rethinkdb:// also takes batch=200 frames a query). "
+             "Frames are keyed by window, so reruns overwrite. Default: "
              f"{DEFAULT_SINK}")
     group.add_argument(
         "--dead_letter_output", default=None,
@@ -44,23 +46,23 @@ class PulseOptions(PipelineOptions):
     group.add_argument(
         "--window_size", type=int, default=600,
         help="Sliding window length in seconds of event time (a multiple of "
-             "--window_period). Default 600: see README, 'Windows'.")
+             "--window_period). Default 600: see docs/pipeline.md, 'Windows and components'.")
     group.add_argument(
         "--window_period", type=int, default=60,
         help="Seconds between window starts; one frame per period. Default 60.")
     group.add_argument(
         "--windowing", choices=tuple(WINDOWINGS), default="sliced",
         help="sliced (default): one union-find summary per period (pane), merged per "
-             "window, panes grouped by blocks of windows in batch (README, 'Windows and "
+             "window, panes grouped by blocks of windows in batch (docs/pipeline.md, 'Windows and "
              "components'); plain: Beam SlidingWindows + the union-find combine over "
              "every edge (the reference; same frames, slower).")
     group.add_argument(
         "--min_cluster_size", type=int, default=3,
         help="Smallest component listed in a frame's clusters (all components are "
-             "counted in size_histogram). Default 3.")
+             "counted in size_histogram). At least 2. Default 3.")
     group.add_argument(
         "--max_clusters", type=int, default=50,
-        help="Most clusters listed per frame, largest first. Default 50.")
+        help="Most clusters listed per frame, largest first. At least 1. Default 50.")
     group.add_argument(
         "--keep_bots", action="store_true", default=False,
         help="Keep edges to and from bot accounts (logins ending in [bot]); dropped by "
@@ -68,7 +70,7 @@ class PulseOptions(PipelineOptions):
     group.add_argument(
         "--drop_org_owners", action="store_true", default=False,
         help="Drop edges whose partner is the organisation that owns the repo. Kept by "
-             "default: see README, 'Edge rules'.")
+             "default: see docs/pipeline.md, 'Edge rules'.")
 
     kafka = parser.add_argument_group("Network Pulse: Kafka input")
     kafka.add_argument(
@@ -91,7 +93,8 @@ class PulseOptions(PipelineOptions):
         "--kafka_io", choices=("sdf", "xlang"), default="sdf",
         help="sdf (default): our own Kafka reader (a splittable DoFn); xlang: Beam's "
              "cross-language ReadFromKafka (Java KafkaIO; bounded runs only, commits no "
-             "offsets; needs Java and --kafka_expansion_jar).")
+             "offsets; needs Java and --kafka_expansion_jar; docs/streaming.md, "
+             "'Cross-language KafkaIO').")
     kafka.add_argument(
         "--kafka_expansion_jar", default=None,
         help="The Java expansion service jar for --kafka_io=xlang, as printed by "

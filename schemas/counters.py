@@ -6,8 +6,8 @@ from pulse.schemas.dead_letters import STAGES
 
 __all__ = ["NAMESPACE", "FILES_READ", "EVENTS_READ", "EVENTS_NORMALISED", "EDGES", "FRAMES",
            "FRAMES_UPDATED_LATE", "FRAMES_WRITTEN", "FRAMES_ALREADY_STORED",
-           "KAFKA_OFFSETS_COMMITTED", "DEAD_LETTER_COUNTERS", "counter", "dead_letters_of",
-           "no_edge"]
+           "KAFKA_OFFSETS_COMMITTED", "FRAME_WINDOW_STARTS", "WINDOWS_COMPLETED", "DEAD_LETTER_COUNTERS", "counter",
+           "distribution", "dead_letters_of", "no_edge"]
 
 NAMESPACE = "pulse"
 FILES_READ = "files_read"
@@ -19,6 +19,11 @@ FRAMES_UPDATED_LATE = "frames_updated_late"
 FRAMES_WRITTEN = "frames_written"          # frames the store took (rewrites included)
 FRAMES_ALREADY_STORED = "frames_already_stored"   # skipped on a resumed Kafka run
 KAFKA_OFFSETS_COMMITTED = "kafka_offsets_committed"
+# A distribution: the window_start of every frame written, so the summary knows the span
+# of windows this run wrote (its min and max) without scanning the store.
+FRAME_WINDOW_STARTS = "frame_window_starts"
+# Windows across the ends of a batch run's data completed with panes earlier runs kept.
+WINDOWS_COMPLETED = "windows_completed_from_kept_panes"
 
 
 def dead_letters_of(stage):
@@ -37,3 +42,8 @@ DEAD_LETTER_COUNTERS = {stage: dead_letters_of(stage) for stage in STAGES}
 def counter(name):
   """The Metrics counter pulse/<name>."""
   return Metrics.counter(NAMESPACE, name)
+
+
+def distribution(name):
+  """The Metrics distribution pulse/<name>."""
+  return Metrics.distribution(NAMESPACE, name)

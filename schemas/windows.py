@@ -66,6 +66,19 @@ class WindowGeometry:
     return ((block_panes + self.panes - 1) * self.period_s, block_panes * self.period_s,
             -(self.panes - 1) * self.period_s)
 
+  def windows_of(self, pane_ms):
+    """The starts of the windows that hold the pane starting at pane_ms."""
+    return range(pane_ms - (self.panes - 1) * self.period_ms, pane_ms + 1, self.period_ms)
+
+  def straddling_windows(self, pane_ms, covered):
+    """The starts of the windows holding the pane at pane_ms (one of `covered`, a set of
+    pane starts with data) and a pane without data: the windows whose frames data of
+    other runs can complete. Empty exactly when the pane is no boundary pane: when every
+    pane within panes - 1 of it has data."""
+    return [start for start in self.windows_of(pane_ms)
+            if any(p not in covered for p in range(start, start + self.size_ms,
+                                                   self.period_ms))]
+
   def window_ends_in(self, block_start_ms, block_end_ms):
     """The ends of the windows that lie wholly in the block [block_start, block_end)."""
     return range(block_start_ms + self.size_ms, block_end_ms + 1, self.period_ms)

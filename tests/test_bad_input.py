@@ -6,8 +6,9 @@ import zlib
 import fastavro
 import pytest
 
-from helpers import HOURS
+from helpers import HOURS, make_runner
 from pulse.io.json_records import decode_lines
+from pulse.schemas.dead_letters import SOURCE_FIELD
 
 GARBAGE = [
     b"this is not json\n",
@@ -77,11 +78,20 @@ def bad_files(tmp_path_factory):
   return folder, noisy, complete.count(b"\n")
 
 
-def test_bad_input_goes_to_dead_letter_and_good_frames_are_unchanged(run_pulse, bad_files):
+@pytest.fixture(scope="module")
+def runs(bad_files, tmp_path_factory):
+  """(clean, dirty): the good records alone, and the bad files."""
+  folder = bad_files[0]
+  run = make_runner(tmp_path_factory.mktemp("runs"))
+  clean = run([HOURS["2012"], str(folder / "truncated_good_part.json")])
+  dirty = run([str(folder / "noisy.json.gz"), str(folder / "truncated.json.gz"),
+               str(folder / "weather.avro"), str(folder / "fake.avro")])
+  return clean, dirty
+
+
+def test_bad_input_goes_to_dead_letter_and_good_frames_are_unchanged(runs, bad_files):
   folder, noisy, readable = bad_files
-  clean = run_pulse([HOURS["2012"], str(folder / "truncated_good_part.json")])
-  dirty = run_pulse([str(folder / "noisy.json.gz"), str(folder / "truncated.json.gz"),
-                     str(folder / "weather.avro"), str(folder / "fake.avro")])
+  clean, dirty = runs
   assert dirty.frames == clean.frames
   parsed_garbage = sum(1 for line in noisy if line in GARBAGE and _is_json(line))
   assert dirty.counter("events_read") == clean.counter("events_read") + parsed_garbage
@@ -108,3 +118,14 @@ def test_bad_input_goes_to_dead_letter_and_good_frames_are_unchanged(run_pulse, 
   per_file = [d for d in letters if d["source"].endswith("noisy.json.gz") or
               d["stage"] != "decode"]
   assert len(per_file) == total_garbage
+
+
+def test_normalise_dead_letters_name_the_file_their_record_is_in(runs, bad_files):
+  noisy = bad_files[1]
+  letters = [d for d in runs[1].dead_letters if d["stage"] == "normalise"]
+  objects = [d for d in letters if d["record"].startswith("{")]
+  assert len(objects) >= 4 and all(d["source"].endswith("noisy.json.gz") for d in objects)
+  assert all(SOURCE_FIELD not in d["record"] for d in letters)    # the record as read
+  # A JSON value that is no object has no field to carry its file in.
+  lists = [d["source"] for d in letters if not d["record"].startswith("{")]
+  assert lists == [""] * noisy.count(b"[1, 2, 3]\n") and lists

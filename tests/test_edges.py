@@ -8,6 +8,7 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from helpers import HOURS, batch_test_pipeline
+from pulse.io.bigquery_export import to_flat, to_nested
 from pulse.io.json_records import decode_lines
 from pulse.schemas.dead_letters import DEAD
 from pulse.transforms.edges import (BOT, NO_PARTNER, ORG_OWNER, SELF_EDGE, ExtractEdges,
@@ -95,6 +96,67 @@ def test_2013_repo_name_without_owner_takes_owner_from_other_or_url():
                         "actor": {"login": "alice"},
                         "repo": {"name": "tool", "url": "https://github.com/carol/tool"}})
   assert edge_of(from_url)[0]["dst"] == "carol"
+
+
+# 2013-14 rows of the GitHub Archive BigQuery year tables (the timeline API's events in the
+# nested table shape, as arfon/gh_archive_parser's event_transform.rb writes them): no
+# event id, a bare repo name, the owner at best in the repo URL, the timeline repository's
+# other fields in `other` (a JSON string), an organisation's login in org.login.
+def _row_2013(kind="IssueCommentEvent", url="https://github.com//filur", owner=None,
+              organization="SoJavaScriptRoom", org="SoJavaScriptRoom", name="filur"):
+  repository = {"description": "filur", "watchers": 1, "stargazers": 1, "forks": 0,
+                "fork": False, "size": 132, "private": False, "open_issues": 0,
+                "has_issues": True, "has_downloads": True, "has_wiki": True,
+                "created_at": "2013-02-14T07:47:08-08:00",
+                "pushed_at": "2013-02-15T00:00:08-08:00", "master_branch": "master"}
+  if owner is not None:
+    repository["owner"] = owner
+  if organization is not None:
+    repository["organization"] = organization
+  record = {"payload": json.dumps({"issue_id": 11004099, "comment_id": 13595919}),
+            "public": True, "repo": {"id": 8202275, "url": url, "name": name},
+            "actor": {"login": "darkyen", "gravatar_id": "51ee70705b6b493a3b390a5dd5c9d949"},
+            "created_at": "2013-02-15 08:00:43",
+            "other": json.dumps({"repository": repository, "actor_attributes": {
+                "name": "Abhishek Hingnikar", "type": "User"}}),
+            "type": kind}
+  if org is not None:
+    record["org"] = {"login": org}
+  return record
+
+
+def _dst_in_every_shape(record):
+  """The edge's dst from the row as read from JSON and from both Avro export shapes."""
+  results = {edge_of(normalise(shape(record)))[0]["dst"]
+             for shape in (lambda r: r, to_nested, to_flat)}
+  assert len(results) == 1, results
+  return results.pop()
+
+
+def test_2013_blank_url_owner_takes_the_owner_from_the_organisation():
+  assert _dst_in_every_shape(_row_2013()) == "sojavascriptroom"
+  # Only in other.repository.organization; only in org.login (org_login when flat).
+  assert _dst_in_every_shape(_row_2013(org=None)) == "sojavascriptroom"
+  assert _dst_in_every_shape(_row_2013(organization=None)) == "sojavascriptroom"
+  assert edge_of(normalise(_row_2013(org=None, organization=None))) == (None, NO_PARTNER)
+
+
+def test_2013_owner_sources_in_order():
+  """repo "owner/name", other.repository.owner, a non-blank URL owner,
+  other.repository.organization, the org login: the first that names one."""
+  assert _dst_in_every_shape(_row_2013(name="Name/filur", owner="o")) == "name"
+  assert _dst_in_every_shape(_row_2013(
+      owner="Owner", url="https://github.com/url/filur")) == "owner"
+  assert _dst_in_every_shape(_row_2013(url="https://github.com/Url/filur")) == "url"
+  assert _dst_in_every_shape(_row_2013(
+      url="https://api.github.com/repos//filur", organization="Organisation",
+      org="other-org")) == "organisation"
+  assert _dst_in_every_shape(_row_2013(url="", organization=None, org="Org")) == "org"
+
+
+def test_an_event_without_a_repo_takes_no_owner_from_its_org():
+  gist = _row_2013(kind="GistEvent", name="/", url="https://github.com//")
+  assert edge_of(normalise(gist)) == (None, NO_PARTNER)
 
 
 def test_issue_and_pull_request_fall_back_to_owners():

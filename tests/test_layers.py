@@ -1,4 +1,4 @@
-"""The package's shape (README, "Layout"), checked on the source: schemas/ imports no other
+"""The package's shape (docs/architecture.md, "Layout"), checked on the source: schemas/ imports no other
 package of ours; transforms/ and io/ import only schemas/ (and themselves); no import
 cycle between modules; no module over 400 lines."""
 import ast

@@ -1,6 +1,8 @@
 """Every frame of every real hour against networkx, computed independently from the
 window's own edges; and the same frames from every input form and windowing form."""
 import collections
+import gzip
+import json
 
 import networkx as nx
 import pytest
@@ -89,3 +91,30 @@ def test_same_frames_from_json_nested_and_flat_avro_and_both_windowings(
     run = run_pulse(source, "--window_size=300", "--window_period=60", *flags)
     assert run.frames == reference, (source, flags)
     assert run.dead_letters == []
+
+
+def _without_links(frames):
+  return [{**f, "clusters": [{k: v for k, v in c.items() if k not in ("links", "hub")}
+                             for c in f["clusters"]]} for f in frames]
+
+
+def test_events_without_ids_get_the_same_ids_from_json_nested_and_flat_avro(
+    hour_runs, tmp_path):
+  """The 2011 hour without its event ids (as GitHub Archive holds 2013-14 timeline
+  events): every link has a derived id, the same from each input shape; the components
+  are those of the hour with its ids."""
+  hour = str(tmp_path / "no_ids.json.gz")
+  with gzip.open(HOURS["2011"]) as f, gzip.open(hour, "wb") as out:
+    for line in f:
+      record = json.loads(line)
+      del record["id"]
+      out.write(json.dumps(record).encode() + b"\n")
+  nested, flat = str(tmp_path / "nested.avro"), str(tmp_path / "flat.avro")
+  assert convert(hour, nested, "nested")[0] == convert(hour, flat, "flat")[0] == 1639
+  run = make_runner(tmp_path)
+  reference = run(hour, UNLIMITED, "--min_cluster_size=2").frames
+  ids = [l["id"] for f in reference for c in f["clusters"] for l in c["links"]]
+  assert ids and all(i.startswith("h") and len(i) == 17 for i in ids)
+  for source in (nested, flat):
+    assert run(source, UNLIMITED, "--min_cluster_size=2").frames == reference, source
+  assert _without_links(reference) == _without_links(hour_runs["2011"].frames)

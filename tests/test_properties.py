@@ -4,11 +4,13 @@ a refusal, never another exception. The union-find combines against networkx und
 order, any split into partial accumulators and any merge tree."""
 import datetime
 import json
+import re
 
 import networkx as nx
 import orjson
 from hypothesis import given, settings, strategies as st
 
+from pulse.io.bigquery_export import to_flat, to_nested
 from pulse.io.json_records import decode_lines
 from pulse.transforms.components import (ComponentsCombineFn, PanesCombineFn,
                                          SpanningForest, SpanningForestCoder, union)
@@ -153,6 +155,16 @@ def test_valid_records_of_every_shape_are_never_refused(record, drop_bots, drop_
   event = normalise(record)
   check_event(event, record)
   check_edge(edge_of(event, drop_bots, drop_org_owners), event, drop_bots, drop_org_owners)
+
+
+@FAST
+@given(record=VALID_RECORD)
+def test_an_event_without_an_id_gets_the_same_id_from_every_shape(record):
+  """Read from its JSON shape, the nested or the flat Avro export (pulse convert)."""
+  record = {k: v for k, v in record.items() if k != "id"}
+  ids = {normalise(shape(record))["id"] for shape in (dict, to_nested, to_flat)}
+  assert len(ids) == 1
+  assert re.fullmatch("h[0-9a-f]{16}", ids.pop())
 
 
 # ---- the line decoder ----

@@ -137,3 +137,47 @@ def test_an_event_later_than_the_allowed_lateness_goes_to_the_dead_letter(
     assert stored_frames(sink)[:len(before)] == before == expected[:len(before)]
   finally:
     result.cancel()
+
+
+def test_the_live_demo_says_caught_up_once_and_stops_quietly_on_ctrl_c(tmp_path):
+  """./run_direct.sh --streaming as a user runs it (its own broker, the firehose at 1,000
+  events/s, Prism): once all events are in, one "caught up" line instead of a repeated
+  progress line; Ctrl-C (SIGINT to the whole process group, as a terminal sends it) ends it
+  with the summary and no traceback, runner noise or metrics warning; the rate is over the
+  seconds events were flowing, not the waiting after."""
+  import json
+  import os
+  import signal
+  import subprocess
+  from helpers import REPO, stop_process
+  sink = f"sqlite://{tmp_path}/frames.db"
+  demo = subprocess.Popen(
+      ["./run_direct.sh", "--streaming", "--sink", sink, "--dead_letter_output",
+       str(tmp_path / "dead.jsonl")], cwd=REPO, stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT, text=True, start_new_session=True)
+  lines = []
+  try:
+    deadline = time.monotonic() + 240
+    for line in demo.stdout:
+      lines.append(line)
+      if "caught up" in line or time.monotonic() > deadline:
+        break
+    time.sleep(12)                  # a quiet spell longer than the progress cadence
+    os.killpg(demo.pid, signal.SIGINT)
+    rest, _ = demo.communicate(timeout=60)
+  finally:
+    stop_process(demo)
+  output = "".join(lines) + rest
+  assert demo.returncode == 0, output[-3000:]
+  assert sum("caught up: 8273 events read, 69 frames stored" in l for l in
+             output.splitlines()) == 1, output[-3000:]
+  progress = [l.split(" INFO ")[1] for l in output.splitlines() if "so far:" in l]
+  assert len(progress) == len(set(progress))          # no identical progress lines
+  for noise in ("Traceback", "StatusCode", "no metrics from the runner", "Bundle Failed",
+                "Exception in thread", "Really "):
+    assert noise not in output, output[-3000:]
+  summary = json.loads(output.split("\nsummary: ")[-1].splitlines()[0])
+  assert summary["events_read"] == 8273 and summary["frames_written"] == 69
+  assert summary["seconds_events_flowed"] < summary["seconds"] - 10
+  assert 600 < summary["events_per_second"] < 1500    # the firehose sends 1,000/s
+  assert "events/s over the" in output

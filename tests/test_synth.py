@@ -14,7 +14,7 @@ from pulse.firehose import synth
 from pulse.cli import main as pulse_main
 
 sys.path.insert(0, os.path.join(REPO, "bench"))
-import calibration  # noqa: E402  (bench/calibration.py: the same figures as the README)
+import calibration  # noqa: E402  (bench/calibration.py: the same figures as docs/performance.md)
 
 
 def _lines(path):

@@ -6,6 +6,7 @@ An event is a plain dict (cheap to encode between Beam stages):
   kept raw (a dict, or the JSON string of the BigQuery shapes): it is parsed only for the
   event types whose edge needs it.
 """
+import hashlib
 import re
 
 import apache_beam as beam
@@ -13,11 +14,11 @@ import orjson
 
 from pulse.schemas import EARLIEST_MS, LATEST_MS, created_at_micros
 from pulse.schemas.counters import DEAD_LETTER_COUNTERS, EVENTS_NORMALISED
-from pulse.schemas.dead_letters import DEAD, NORMALISE, dead_letter
+from pulse.schemas.dead_letters import DEAD, NORMALISE, SOURCE_FIELD, dead_letter
 from pulse.transforms.counting import BundleCounters
 
 __all__ = ["NormaliseEvents", "normalise", "BadRecord", "login_of", "as_dict", "json_type",
-           "event_time_ms"]
+           "event_time_ms", "derived_id", "DERIVED_ID_PREFIX"]
 
 # "https://api.github.com/repos/OWNER/NAME", "https://github.com/OWNER/NAME", ...
 _REPO_URL = re.compile(r"github\.(?:com|dev)/(?:repos/)?([^/\s]+)/[^/\s]+/?$")
@@ -88,19 +89,32 @@ def as_dict(value, what):
   raise BadRecord(f"{what} is not a JSON object")
 
 
-def _owner(repo_name, repo_url, other):
-  """The repo owner's login: from "owner/name", else (2013-14 events carry a bare name)
-  from `other` (repository.owner) or the repo URL."""
+def _owner(repo_name, repo_url, other, org):
+  """The repo owner's login, from the first of these that names one:
+  1. repo name "owner/name";
+  2. other.repository.owner (2012-14 timeline events carry a bare name, the owner here);
+  3. the repo URL's owner (.../OWNER/NAME; a blank one, "https://github.com//name", is
+     none);
+  4. other.repository.organization (set only for a repo an organisation owns);
+  5. the record's org login (org.login; org_login in the flat shape): the repo's
+     organisation, last because 2011-12 rows may name another one there.
+  4 and 5 only for an event with a repo (a bare name): a gist has no owner. `other` (a
+  JSON string) is parsed only for a name without its owner."""
   owner, slash, _ = repo_name.partition("/")
   if slash and owner:
     return owner
   repository = as_dict(other, "other").get("repository")
-  if isinstance(repository, dict):
-    owner = login_of(repository.get("owner"), "repository owner")
-    if owner:
-      return owner
+  if not isinstance(repository, dict):
+    repository = {}
+  owner = login_of(repository.get("owner"), "repository owner")
+  if owner:
+    return owner
   match = _REPO_URL.search(repo_url)
-  return match.group(1) if match else ""
+  if match:
+    return match.group(1)
+  if not repo_name:
+    return ""
+  return login_of(repository.get("organization"), "repository organization") or org
 
 
 def _event_id(value):
@@ -110,9 +124,47 @@ def _event_id(value):
   return _text(value, "id")
 
 
+DERIVED_ID_PREFIX = "h"     # GitHub's event ids are digits: a derived id is never one
+
+
+def _canonical_payload(payload):
+  """The payload as a value, whatever the shape holds: a JSON string is parsed (kept as
+  the string if it is not JSON), a dict or anything else taken as it is."""
+  if isinstance(payload, str):
+    try:
+      return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+      return payload
+  return payload
+
+
+def derived_id(event_type, created_ms, actor, repo, owner, payload):
+  """The id of an event that has none (2013-14 timeline events): "h" and 16 hex digits of
+  the BLAKE2b hash of its normalised fields and its payload as a value, serialised with
+  sorted keys. The same event in a JSON hour, a nested or a flat Avro export, Kafka or
+  BigQuery gets the same id; two events differ in it unless they agree in all of these."""
+  head = [event_type, created_ms, actor, repo, owner]
+  value = _canonical_payload(payload)
+  try:
+    text = orjson.dumps(head + [value], option=orjson.OPT_SORT_KEYS)
+  except TypeError:    # orjson's JSONEncodeError: past 255 levels, a lone surrogate, ...
+    try:
+      tail = repr(value)
+    except RecursionError:
+      tail = ""
+    text = orjson.dumps(head) + tail.encode("utf-8", "surrogatepass")
+  return DERIVED_ID_PREFIX + hashlib.blake2b(text, digest_size=8).hexdigest()
+
+
 def normalise(record):
   """The internal event for one raw record (events-API JSON, BigQuery table JSON, nested
-  or flat Avro export). Raises BadRecord with the reason when it cannot be read."""
+  or flat Avro export). Raises BadRecord with the reason when it cannot be read.
+
+  The owner is read as _owner() says. An event without an id (missing or empty: GitHub
+  Archive's 2013-14 timeline events have none) gets derived_id(): "h" + 16 hex digits of
+  a hash of its type, created_at (ms), actor, repo, owner and payload (parsed, keys
+  sorted), so it is the same from every input shape and cannot be taken for a GitHub id
+  (digits only). Only such events pay for it (about 3 us each on the 2011 hour)."""
   if not isinstance(record, dict):
     raise BadRecord(f"record is a JSON {json_type(record)}, not an object")
   event_type = _text(record.get("type"), "type")
@@ -142,13 +194,17 @@ def normalise(record):
     old = as_dict(payload, "payload")
     actor = actor or login_of(old.get("actor"), "payload actor")
     repo_name = repo_name or _text(old.get("repo"), "payload repo")
+  owner = _owner(repo_name, repo_url, record.get("other"), org)
+  event_id = _event_id(record.get("id"))
+  if not event_id:
+    event_id = derived_id(event_type, created_ms, actor, repo_name, owner, payload)
   return {
       "type": event_type,
-      "id": _event_id(record.get("id")),
+      "id": event_id,
       "created_at": created_ms,
       "actor": actor,
       "repo": repo_name,
-      "owner": _owner(repo_name, repo_url, record.get("other")),
+      "owner": owner,
       "org": org,
       "payload": payload,
   }
@@ -159,9 +215,11 @@ class NormaliseEvents(beam.PTransform):
   here: only the edges they give are (see edges.py), which spares the cost for the
   majority that give none.
 
-  Input: raw records (dicts: events-API or BigQuery JSON, nested or flat Avro exports).
+  Input: raw records (dicts: events-API or BigQuery JSON, nested or flat Avro exports),
+    each naming where it was read in SOURCE_FIELD (schemas/dead_letters.py), which only
+    the dead letters use.
   Returns: a tagged result: "events", events (dicts, see the module docstring); DEAD,
-    dead letters of stage NORMALISE for records that cannot be read.
+    dead letters of stage NORMALISE for records that cannot be read, with their source.
   """
   def expand(self, records):
     return records | "Normalise" >> beam.ParDo(_NormaliseFn()).with_outputs(
@@ -177,7 +235,9 @@ class _NormaliseFn(beam.DoFn):
       event = normalise(record)
     except BadRecord as error:
       self.counts.tally[DEAD_LETTER_COUNTERS[NORMALISE]] += 1
-      yield dead_letter(NORMALISE, str(error), record)
+      source = record.get(SOURCE_FIELD) if isinstance(record, dict) else None
+      yield dead_letter(NORMALISE, str(error), record,
+                        source=source if isinstance(source, str) else "")
       return
     self.counts.tally[EVENTS_NORMALISED] += 1
     yield event

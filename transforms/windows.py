@@ -23,7 +23,8 @@ from apache_beam.utils.windowed_value import WindowedValue
 from pulse.transforms.components import (ComponentsCombineFn, PanesCombineFn,
                                          SpanningForest, link_of, union)
 
-__all__ = ["WindowedComponents", "SlicedComponents", "PlainComponents", "WINDOWINGS"]
+__all__ = ["WindowedComponents", "SlicedComponents", "PlainComponents", "WINDOWINGS",
+           "BoundaryPanes"]
 
 
 def _window_into(windowfn, geometry):
@@ -119,6 +120,51 @@ class WindowedComponents(beam.PTransform):
 
   def expand(self, edges):
     return edges | self.strategy
+
+
+class BoundaryPanes(beam.PTransform):
+  """The panes of a bounded input that windows reaching past the ends of its data (or
+  across a gap in it) also hold, so that runs over adjacent time can complete those
+  windows (pipeline/stitch.py): a pane with data is a boundary pane when a pane without
+  data lies within size/period - 1 panes of it.
+
+  Args:
+    geometry: the WindowGeometry.
+  Input: globally windowed edges timestamped by created_at (bounded).
+  Returns: a tagged result: "panes", (pane start ms, SpanningForest) of each boundary
+    pane; "windows", (window start ms, {pane start: SpanningForest}) for each window that
+    holds both panes with data and panes without, with all its panes that have data.
+  """
+  def __init__(self, geometry):
+    super().__init__()
+    self.geometry = geometry
+
+  def expand(self, edges):
+    panes = (edges
+             | "BundlePanes" >> beam.ParDo(_BundlePanesFn(self.geometry))
+             | "PerPane" >> beam.CombinePerKey(union))
+    covered = (panes
+               | "Starts" >> beam.Keys()
+               | "Covered" >> beam.combiners.ToSet())
+    near = panes | "NearGaps" >> beam.ParDo(
+        _NearGapsFn(self.geometry), beam.pvalue.AsSingleton(covered)).with_outputs(
+            "windows", main="panes")
+    windows = (near.windows
+               | "ByWindow" >> beam.GroupByKey()
+               | "PanesOfWindow" >> beam.MapTuple(lambda start, panes: (start, dict(panes))))
+    return {"panes": near.panes, "windows": windows}
+
+
+class _NearGapsFn(beam.DoFn):
+  def __init__(self, geometry):
+    self.geometry = geometry
+
+  def process(self, pane, covered):
+    starts = self.geometry.straddling_windows(pane[0], covered)
+    if starts:
+      yield pane
+      for start in starts:
+        yield beam.pvalue.TaggedOutput("windows", (start, pane))
 
 
 class _BundlePanesFn(beam.DoFn):

@@ -3,8 +3,9 @@ import argparse
 import logging
 import sys
 
+from pulse.io.stores import open_store
 from pulse.io.uris import redact
-from pulse.ui.server import create_app, missing_vendor_files
+from pulse.ui.server import create_app, missing_vendor_files, serve
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -23,16 +24,16 @@ def main(argv):
   if missing:
     raise ValueError("the page's JavaScript is not set up (missing ui/static/vendor/"
                      f"{missing[0]}): run `cd ui && npm ci && npm run vendor`")
-  app, socketio, start = create_app(args.sink)
+  open_store(args.sink, create=False).close()    # a typo is no empty store
+  app, _, start = create_app(args.sink)
   start()
   print(f"pulse ui: http://{args.host}:{args.port}/  (frames from {redact(args.sink)}; "
         "Ctrl-C stops)", file=sys.stderr, flush=True)
   if args.host not in LOOPBACK:
     print(f"pulse ui: warning: --host {args.host} serves the frames, without any login, to "
           "every machine that can reach it", file=sys.stderr, flush=True)
-  # Werkzeug's server is enough for a page on one's own machine; its banner and
-  # per-request lines are noise here.
+  # Werkzeug's request handling, in a server whose threads and waits are bounded (not
+  # socketio.run's thread per connection); its per-request lines are noise here.
   logging.getLogger("werkzeug").setLevel(logging.ERROR)
-  socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True,
-               log_output=False)
+  serve(app, args.host, args.port)
   return 0

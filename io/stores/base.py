@@ -17,6 +17,7 @@ class FrameStore:
   SCHEME = None           # the URI scheme, e.g. "sqlite"
   FORMAT = None           # how a URI of this store is written, for errors and --help
   can_subscribe = False
+  can_keep_panes = False  # keeps pane summaries, so runs over adjacent times join up
 
   @classmethod
   def check_uri(cls, uri):
@@ -24,9 +25,20 @@ class FrameStore:
     machine that builds a pipeline may not reach the store its workers do."""
 
   @classmethod
-  def open(cls, uri):
-    """The store at uri, connected (created where missing)."""
+  def open(cls, uri, create=True):
+    """The store at uri, connected; created where missing, or with create=False a
+    ValueError saying that no store is there (a reader's typo is not an empty store)."""
     raise NotImplementedError
+
+  @classmethod
+  def local_path(cls, uri):
+    """The absolute path of the local file the store at uri is, or None."""
+    return None
+
+  @classmethod
+  def check_writable(cls, uri):
+    """ValueError, in one line, if a run could not write to uri where this can be told
+    from here (before any work); by default nothing can."""
 
   @classmethod
   def beam_write(cls, uri, streaming):
@@ -47,11 +59,26 @@ class FrameStore:
     """The latest window_end stored, or None for an empty store."""
     raise NotImplementedError
 
+  def span(self, start_ms=None, end_ms=None):
+    """(count, first window_start, last window_start) of the frames whose window_start
+    is in [start_ms, end_ms); (0, None, None) when there are none."""
+    starts = [f["window_start"] for f in self.frames(start_ms, end_ms)]
+    return (len(starts), min(starts), max(starts)) if starts else (0, None, None)
+
   def subscribe(self, since=None, idle_s=None):
     """Frames as they land (new or rewritten): those written after this call, or with
     `since` (wall-clock ms) first the stored frames last written after it. With idle_s
     the generator ends after that long without a frame."""
     raise NotImplementedError(f"{type(self).__name__} cannot follow new frames")
+
+  def write_panes(self, panes):
+    """Keeps pane summaries [(pane start ms, edges, links)], replacing those of the same
+    panes (pipeline/stitch.py: the panes a window across the end of a run's data needs)."""
+    raise NotImplementedError(f"{type(self).__name__} keeps no pane summaries")
+
+  def panes(self, start_ms, end_ms):
+    """[(pane start, edges, links)] of the kept panes starting in [start_ms, end_ms)."""
+    raise NotImplementedError(f"{type(self).__name__} keeps no pane summaries")
 
   def close(self):
     """Releases the connection."""

@@ -3,15 +3,19 @@
 for Dataflow, whose workers share no disk. Written once, at the end of a batch run (or
 appended to a local file when streaming); read back keeping each id's last line."""
 import json
+import os
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pulse.io.json_lines import WriteJsonLines
+from pulse.io.json_lines import WriteJsonLines, check_local_output
 from pulse.io.stores.base import FrameStore, in_range
-from pulse.schemas.counters import FRAMES_WRITTEN, counter
+from pulse.schemas.counters import (FRAME_WINDOW_STARTS, FRAMES_WRITTEN, counter,
+                                    distribution)
 
 __all__ = ["JsonLinesFrameStore"]
+
+FRAME_FIELDS = ("id", "window_start", "window_end")   # what every frame line holds
 
 
 class JsonLinesFrameStore(FrameStore):
@@ -19,8 +23,22 @@ class JsonLinesFrameStore(FrameStore):
   FORMAT = "jsonl://PATH"
 
   @classmethod
-  def open(cls, uri):
-    return cls(uri.partition("://")[2])
+  def open(cls, uri, create=True):
+    path = uri.partition("://")[2]
+    if not create and not FileSystems.exists(path):
+      raise ValueError(f"no frame store at {uri}: {path} does not exist")
+    return cls(path)
+
+  @classmethod
+  def local_path(cls, uri):
+    path = uri.partition("://")[2]
+    return None if "://" in path else os.path.abspath(path)
+
+  @classmethod
+  def check_writable(cls, uri):
+    path = cls.local_path(uri)
+    if path:
+      check_local_output(path, f"the frame store {uri}", FRAME_FIELDS)
 
   @classmethod
   def beam_write(cls, uri, streaming):
@@ -61,7 +79,9 @@ class _WriteJsonLinesFrames(beam.PTransform):
 class _CountFramesFn(beam.DoFn):
   def __init__(self):
     self.written = counter(FRAMES_WRITTEN)
+    self.starts = distribution(FRAME_WINDOW_STARTS)
 
   def process(self, frame):
     self.written.inc()
+    self.starts.update(frame["window_start"])
     yield frame

@@ -34,6 +34,6 @@ def check_uri(uri):
   store_class(uri)
 
 
-def open_store(uri):
-  """The FrameStore at uri, opened."""
-  return store_class(uri).open(uri)
+def open_store(uri, create=True):
+  """The FrameStore at uri, opened; with create=False, ValueError if there is none."""
+  return store_class(uri).open(uri, create=create)

@@ -95,10 +95,10 @@ class RethinkDBFrameStore(FrameStore):
     parse_uri(uri)
 
   @classmethod
-  def open(cls, uri):
-    return cls(uri)
+  def open(cls, uri, create=True):
+    return cls(uri, create=create)
 
-  def __init__(self, uri, **options):
+  def __init__(self, uri, create=True, **options):
     spec = parse_uri(uri)
     unknown = set(options) - set(OPTIONS)
     if unknown:
@@ -119,7 +119,9 @@ class RethinkDBFrameStore(FrameStore):
     self.r = RethinkDB()
     self._table = self.r.db(self.db).table(self.table)
     self.conn = None
-    self._run("creating the database, table and indexes", self._create_if_missing)
+    self.create = create
+    self._run("creating the database, table and indexes" if create else
+              "finding the table", self._create_if_missing)
 
   def __repr__(self):
     return f"RethinkDBFrameStore({self.uri})"
@@ -169,6 +171,11 @@ class RethinkDBFrameStore(FrameStore):
         if "already exists" not in str(e):
           raise
 
+    missing = (self.db not in r.db_list().run(conn) or
+               self.table not in r.db(self.db).table_list().run(conn))
+    if missing and not self.create:
+      raise ValueError(f"no frame store at {self.uri}: RethinkDB at {self.address} has no "
+                       f"table {self.db}.{self.table}")
     if self.db not in r.db_list().run(conn):
       create(r.db_create(self.db))
     if self.table not in r.db(self.db).table_list().run(conn):

@@ -6,9 +6,11 @@ WAL mode, so readers (pulse ui, export) follow a writer."""
 import os
 import sqlite3
 import time
+import urllib.parse
 
 import orjson
 
+from pulse.io.json_lines import check_local_output
 from pulse.io.stores.base import FrameStore
 from pulse.io.stores.retry import RETRY_DEFAULTS, RETRY_OPTIONS, RetryBudget
 from pulse.io.uris import redact, uri_options
@@ -27,6 +29,7 @@ class SQLiteFrameStore(FrameStore):
   SCHEME = "sqlite"
   FORMAT = "sqlite://PATH"
   can_subscribe = True
+  can_keep_panes = True
 
   @classmethod
   def parse_uri(cls, uri):
@@ -35,6 +38,9 @@ class SQLiteFrameStore(FrameStore):
     path, _, query = rest.partition("?")
     if not path:
       raise ValueError(f"sink {redact(uri)!r} names no file: use sqlite://PATH")
+    if path == ":memory:" or path.startswith("file:"):
+      raise ValueError(f"sink {redact(uri)!r}: frames must outlive the run (and be seen "
+                       "by every worker): name a file, sqlite://PATH")
     return path, uri_options(query, RETRY_OPTIONS, RETRY_DEFAULTS, redact(uri))
 
   @classmethod
@@ -42,21 +48,48 @@ class SQLiteFrameStore(FrameStore):
     cls.parse_uri(uri)
 
   @classmethod
-  def open(cls, uri):
+  def open(cls, uri, create=True):
     path, options = cls.parse_uri(uri)
-    return cls(path, **options)
+    return cls(path, create=create, **options)
+
+  @classmethod
+  def local_path(cls, uri):
+    return os.path.abspath(cls.parse_uri(uri)[0])
+
+  @classmethod
+  def check_writable(cls, uri):
+    path = cls.local_path(uri)
+    if not os.path.exists(path) or os.path.isdir(path):   # made by the run, not here
+      check_local_output(path, f"the frame store {redact(uri)}")
+      return
+    try:
+      cls.open(uri).close()
+    except (OSError, sqlite3.Error) as error:
+      raise ValueError(f"cannot write the frame store {redact(uri)}: {error} "
+                       f"({path})") from None
 
   def __init__(self, path, retry_s=RETRY_DEFAULTS["retry_s"],
-               retries=RETRY_DEFAULTS["retries"], timeout_s=RETRY_DEFAULTS["timeout_s"]):
+               retries=RETRY_DEFAULTS["retries"], timeout_s=RETRY_DEFAULTS["timeout_s"],
+               create=True):
     self.path, self.timeout_s = path, timeout_s
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     self.budget = RetryBudget(f"SQLite database {os.path.abspath(path)}", retry_s, retries,
                               timeout_s, _locked)
-    # Beam may call a DoFn's setup, bundles and teardown on different threads.
-    self.db = sqlite3.connect(path, timeout=timeout_s, check_same_thread=False)
-    self.budget.run("creating the frames table", self._create_if_missing,
-                    recover=self.db.rollback)
+    if create:
+      os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    elif not os.path.isfile(path):
+      raise ValueError(f"no frame store at sqlite://{path}: {os.path.abspath(path)} does "
+                       "not exist (`pulse run --sink` makes one)")
+    # Beam may call a DoFn's setup, bundles and teardown on different threads. A reader
+    # opens the file as it is, never creating one.
+    self.db = sqlite3.connect(
+        path if create else f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=rw",
+        timeout=timeout_s, check_same_thread=False, uri=not create)
+    if create:
+      self.budget.run("creating the frames table", self._create_if_missing,
+                      recover=self.db.rollback)
+    elif not self.db.execute("PRAGMA table_info(frames)").fetchall():
+      self.db.close()
+      raise ValueError(f"{os.path.abspath(path)} holds no frames: not a frame store")
 
   def _waiting(self, timeout_s):
     """The connection, waiting at most timeout_s for another writer's lock."""
@@ -78,6 +111,9 @@ class SQLiteFrameStore(FrameStore):
       db.execute("ALTER TABLE frames ADD COLUMN stored_at INTEGER NOT NULL DEFAULT 0")
     if "frames_by_start" not in [row[1] for row in db.execute("PRAGMA index_list(frames)")]:
       db.execute("CREATE INDEX IF NOT EXISTS frames_by_start ON frames (window_start)")
+    if not db.execute("PRAGMA table_info(panes)").fetchall():
+      db.execute("CREATE TABLE IF NOT EXISTS panes (start INTEGER PRIMARY KEY, edges "
+                 "INTEGER NOT NULL, links TEXT NOT NULL)")
     db.commit()
 
   def write(self, frames):
@@ -98,6 +134,24 @@ class SQLiteFrameStore(FrameStore):
           "frame=excluded.frame, stored_at=excluded.stored_at",
           [row + (now,) for row in texts])
 
+  def write_panes(self, panes):
+    rows = [(start, edges, orjson.dumps(links).decode()) for start, edges, links in panes]
+
+    def insert(timeout_s):
+      with self._waiting(timeout_s) as db:
+        db.executemany("INSERT OR REPLACE INTO panes (start, edges, links) VALUES (?, ?, ?)",
+                       rows)
+    self.budget.run(f"writing {len(rows)} pane summaries", insert)
+    return len(rows)
+
+  def panes(self, start_ms, end_ms):
+    if not self.db.execute("PRAGMA table_info(panes)").fetchall():
+      return []            # a store made before panes were kept
+    return [(start, edges, [tuple(link) for link in orjson.loads(links)])
+            for start, edges, links in self.db.execute(
+                "SELECT start, edges, links FROM panes WHERE start >= ? AND start < ? "
+                "ORDER BY start", (start_ms, end_ms))]
+
   def stored_at(self):
     """{frame id: wall-clock ms of its last write}."""
     return dict(self.db.execute("SELECT id, stored_at FROM frames"))
@@ -113,6 +167,13 @@ class SQLiteFrameStore(FrameStore):
 
   def newest_window_end(self):
     return self.db.execute("SELECT MAX(window_end) FROM frames").fetchone()[0]
+
+  def span(self, start_ms=None, end_ms=None):
+    low = -(1 << 63) if start_ms is None else start_ms
+    high = (1 << 63) - 1 if end_ms is None else end_ms - 1
+    return tuple(self.db.execute(
+        "SELECT COUNT(*), MIN(window_start), MAX(window_start) FROM frames "
+        "WHERE window_start BETWEEN ? AND ?", (low, high)).fetchone())
 
   def subscribe(self, since=None, idle_s=None, poll_s=0.2, lookback_ms=60_000):
     """As FrameStore.subscribe, polling stored_at every poll_s on a connection of its

@@ -5,9 +5,10 @@ import logging
 import apache_beam as beam
 
 from pulse.io.stores.registry import open_store, store_class
-from pulse.schemas.counters import FRAMES_WRITTEN, counter
+from pulse.schemas.counters import (FRAME_WINDOW_STARTS, FRAMES_WRITTEN, counter,
+                                    distribution)
 
-__all__ = ["WriteFrames", "StoredUntil"]
+__all__ = ["WriteFrames", "WritePanes", "StoredUntil"]
 
 LOG = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class _WriteFramesFn(beam.DoFn):
   def __init__(self, uri):
     self.uri = uri
     self.written = counter(FRAMES_WRITTEN)
+    self.starts = distribution(FRAME_WINDOW_STARTS)
 
   def setup(self):
     self.store = open_store(self.uri)
@@ -50,10 +52,51 @@ class _WriteFramesFn(beam.DoFn):
   def finish_bundle(self):
     if self.batch:
       self.written.inc(self.store.write(self.batch))
+      for frame in self.batch:
+        self.starts.update(frame["window_start"])
       latest = max(self.batch, key=lambda f: f["window_end"])
       LOG.info("stored %d frame(s), latest %s: %d edges, largest cluster %d",
                len(self.batch), latest["id"], latest["edges"],
                latest["clusters"][0]["size"] if latest["clusters"] else 0)
+      self.batch = []
+
+  def teardown(self):
+    self.store.close()
+
+
+class WritePanes(beam.PTransform):
+  """Keeps pane summaries in the store at `uri` (one that can_keep_panes).
+
+  Args:
+    uri: a store URI.
+  Input: (pane start ms, summary) pairs, a summary having `edges` (a count) and `links`
+    (tuples), as transforms/components.SpanningForest.
+  """
+  def __init__(self, uri):
+    super().__init__()
+    self.uri = uri
+
+  def expand(self, panes):
+    return panes | "KeepPanes" >> beam.ParDo(_WritePanesFn(self.uri))
+
+
+class _WritePanesFn(beam.DoFn):
+  def __init__(self, uri):
+    self.uri = uri
+
+  def setup(self):
+    self.store = open_store(self.uri)
+
+  def start_bundle(self):
+    self.batch = []
+
+  def process(self, pane):
+    start, forest = pane
+    self.batch.append((start, forest.edges, list(forest.links) + list(forest.pending)))
+
+  def finish_bundle(self):
+    if self.batch:
+      self.store.write_panes(self.batch)
       self.batch = []
 
   def teardown(self):

@@ -1,25 +1,23 @@
-// Network Pulse live UI. Everything from the data reaches the page as text (textContent,
-// attributes, canvas labels), never as HTML.
+// Network Pulse live UI: the page's state, side panel, charts, timeline and live feed; the
+// cluster graph is graph.js's (window.pulseGraph, loaded first). Everything from the data
+// reaches the page as text (textContent, attributes, canvas labels), never as HTML.
 (function () {
   "use strict";
 
   // The size distribution groups components by their SIZE (not by how many there are).
   const BUCKETS = [["2", 2, 2], ["3-4", 3, 4], ["5-9", 5, 9], ["10+", 10, Infinity]];
-  const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#17becf",
-                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#3949ab", "#00897b"];
-  const DIM = "#e3e7ed";
 
   const state = {
     summaries: [],        // every known frame's summary, ordered like the store
     full: new Map(),      // id -> whole frame, as fetched or pushed
     shown: null,          // the frame on screen
-    live: true,           // follow the newest frame
+    live: true,           // show `head`, and every newer frame as it lands
+    head: null,           // id: where the page opened (the server's pick), then the newest pushed
     unseen: 0,            // frames landed while paused
     connected: false,
     hovered: null,        // login under the pointer
     selected: null,       // login clicked
   };
-  const clusterOf = new Map();   // login -> {cluster, index} of the shown frame
   const $ = (id) => document.getElementById(id);
 
   function setText(node, value) {
@@ -32,130 +30,26 @@
     if (value != null) setText(node, value);
     return node;
   }
-  const colour = (index) => PALETTE[index % PALETTE.length];
   const order = (a, b) => a.window_start - b.window_start || a.window_end - b.window_end ||
       (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
   const utc = (ms) => new Date(ms).toISOString().replace("T", " ").slice(0, 16);
   const plotTime = (ms) => new Date(ms).toISOString().replace("T", " ").slice(0, 19);
 
-  // ---- graph ---------------------------------------------------------------------------
-  const graph = new graphology.Graph({ type: "undirected", multi: false, allowSelfLoops: false });
-  const renderer = new Sigma(graph, $("graph"), {
-    labelRenderedSizeThreshold: 7,
-    labelDensity: 0.4,
-    labelFont: "system-ui, sans-serif",
-    labelSize: 12,
-    zIndex: true,
-    zoomToSizeRatioFunction: () => 1,   // node sizes in screen pixels at any zoom
-    nodeReducer: (node, data) => {
-      const focus = focusCluster();
-      if (focus === null) return data;
-      if (data.cluster !== focus) return { ...data, color: DIM, label: null, zIndex: 0 };
-      return { ...data, forceLabel: data.hub || node === state.hovered || node === state.selected,
-               highlighted: node === state.selected, zIndex: 2 };
-    },
-    edgeReducer: (edge, data) => {
-      const focus = focusCluster();
-      if (focus === null || data.cluster === focus) return data;
-      return { ...data, color: "#f0f2f5" };
-    },
-  });
-
-  function focusCluster() {
-    const login = state.hovered || state.selected;
-    const entry = login && clusterOf.get(login);
-    return entry ? entry.index : null;
-  }
-
-  // Each cluster a sunflower disc round its hub (best-linked members nearest); the discs
-  // packed in rows, largest first, in a box shaped like the canvas.
-  function layout(clusters, aspect) {
-    const discs = clusters.map((c) => ({ c, r: 0.9 * Math.sqrt(c.size) + 0.6 }));
-    const area = discs.reduce((s, d) => s + (2 * d.r + 1) ** 2, 0);
-    const widest = discs.reduce((m, d) => Math.max(m, 2 * d.r), 0);
-    const width = Math.max(widest, 1.2 * Math.sqrt(area * aspect));   // rows come out short
-    const spots = new Map();
-    let x = 0, y = 0, rowHeight = 0;
-    for (const d of discs) {
-      if (x > 0 && x + 2 * d.r > width) { y -= rowHeight + 1; x = 0; rowHeight = 0; }
-      const cx = x + d.r, cy = y - d.r;
-      x += 2 * d.r + 1;
-      rowHeight = Math.max(rowHeight, 2 * d.r);
-      const degree = new Map(d.c.members.map((m) => [m, 0]));
-      for (const l of d.c.links || []) {
-        if (degree.has(l.src)) degree.set(l.src, degree.get(l.src) + 1);
-        if (degree.has(l.dst)) degree.set(l.dst, degree.get(l.dst) + 1);
-      }
-      const members = [...d.c.members].sort((a, b) =>
-          (b === d.c.hub) - (a === d.c.hub) || degree.get(b) - degree.get(a) ||
-          (a < b ? -1 : 1));
-      members.forEach((m, i) => {
-        const radius = 0.9 * Math.sqrt(i), angle = i * 2.39996;
-        spots.set(m, [cx + radius * Math.cos(angle), cy + radius * Math.sin(angle)]);
-      });
-    }
-    return spots;
-  }
-
-  // Zoom so the clusters fill the canvas, but never beyond MAX_PX_PER_UNIT, so a window of
-  // two small clusters is drawn at the scale of a busy one rather than blown up.
-  const MAX_PX_PER_UNIT = 26, PAD = 28, LABEL_ROOM = 90;
-  function fit() {
-    if (!graph.order) return renderer.getCamera().setState({ x: 0.5, y: 0.5, ratio: 1, angle: 0 });
-    const home = { cameraState: { x: 0.5, y: 0.5, ratio: 1, angle: 0 } };
-    const xs = [], ys = [], units = [];
-    graph.forEachNode((node, attrs) => {
-      const p = renderer.framedGraphToViewport(renderer.getNodeDisplayData(node), home);
-      xs.push(p.x); ys.push(p.y); units.push(attrs.x);
-    });
-    const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
-    const { width, height } = renderer.getDimensions();
-    const pxPerUnit = (x1 - x0) / Math.max(1e-9, Math.max(...units) - Math.min(...units));
-    const zoom = Math.min((width - 2 * PAD - LABEL_ROOM) / Math.max(1, x1 - x0),
-                          (height - 2 * PAD) / Math.max(1, y1 - y0),
-                          MAX_PX_PER_UNIT / Math.max(1e-9, pxPerUnit));
-    // Centre on the drawing (a little left of it, leaving room for the hubs' labels).
-    const centre = renderer.viewportToFramedGraph(
-        { x: (x0 + x1) / 2 + LABEL_ROOM / 2 / zoom, y: (y0 + y1) / 2 }, home);
-    renderer.getCamera().setState({ x: centre.x, y: centre.y, ratio: 1 / zoom, angle: 0 });
-  }
-  window.addEventListener("resize", () => setTimeout(fit, 50));
+  // ---- graph (graph.js) ----------------------------------------------------------------
+  const view = pulseGraph.create($("graph"),
+                                 () => ({ hovered: state.hovered, selected: state.selected }));
 
   function drawGraph(frame) {
-    graph.clear();
-    clusterOf.clear();
-    const clusters = frame.clusters || [];
-    const box = $("graph").getBoundingClientRect();
-    const spots = layout(clusters, Math.max(0.5, box.width / Math.max(1, box.height)));
-    clusters.forEach((c, index) => {
-      for (const login of c.members) {
-        if (graph.hasNode(login)) continue;   // clusters are disjoint; be safe anyway
-        clusterOf.set(login, { cluster: c, index });
-        const [x, y] = spots.get(login);
-        const hub = login === c.hub;
-        graph.addNode(login, {
-          x, y, label: login, cluster: index, hub, color: colour(index),
-          size: hub ? 9 : 4.5, forceLabel: hub && index < 6, zIndex: hub ? 1 : 0,
-        });
-      }
-      for (const l of c.links || []) {
-        if (l.src === l.dst || !graph.hasNode(l.src) || !graph.hasNode(l.dst)) continue;
-        if (!graph.hasEdge(l.src, l.dst)) {
-          graph.addEdge(l.src, l.dst, { cluster: index, color: colour(index) + "88", size: 1.5 });
-        }
-      }
-    });
-    $("graph").parentElement.classList.toggle("is-empty", clusters.length === 0);
-    if (state.hovered && !graph.hasNode(state.hovered)) state.hovered = null;
-    if (state.selected && !graph.hasNode(state.selected)) state.selected = null;
-    renderer.refresh();
-    fit();
+    view.draw(frame.clusters || []);
+    if (state.hovered && !view.has(state.hovered)) state.hovered = null;
+    if (state.selected && !view.has(state.selected)) state.selected = null;
+    view.show();
   }
 
   // ---- side panel ----------------------------------------------------------------------
   function drawPanel() {
     const login = state.hovered || state.selected;
-    const entry = login && clusterOf.get(login);
+    const entry = login && view.clusterOf(login);
     const list = $("panel-members");
     list.replaceChildren();
     if (!entry) {
@@ -174,7 +68,7 @@
       const item = make("li", member === login ? "current" : "");
       item.setAttribute("data-login", member);
       const swatch = make("span", "swatch");
-      swatch.style.background = colour(index);
+      swatch.style.background = view.colour(index);
       item.append(swatch, make("span", "login", member));
       if (member === cluster.hub) item.append(make("span", "tag", "hub"));
       list.append(item);
@@ -182,23 +76,20 @@
   }
 
   function select(login) {
-    state.selected = login && graph.hasNode(login) ? login : null;
+    state.selected = login && view.has(login) ? login : null;
     drawPanel();
-    renderer.refresh({ skipIndexation: true });
+    view.refocus();
   }
 
-  renderer.on("enterNode", ({ node }) => {
-    state.hovered = node;
+  function hover(login) {
+    state.hovered = login;
     drawPanel();
-    renderer.refresh({ skipIndexation: true });
-  });
-  renderer.on("leaveNode", () => {
-    state.hovered = null;
-    drawPanel();
-    renderer.refresh({ skipIndexation: true });
-  });
-  renderer.on("clickNode", ({ node }) => select(node));
-  renderer.on("clickStage", () => select(null));
+    view.refocus();
+  }
+  view.on("enterNode", ({ node }) => hover(node));
+  view.on("leaveNode", () => hover(null));
+  view.on("clickNode", ({ node }) => select(node));
+  view.on("clickStage", () => select(null));
 
   // ---- charts --------------------------------------------------------------------------
   const CHART = { displayModeBar: false, responsive: true };
@@ -214,39 +105,114 @@
     return counts;
   }
 
+  // A log count axis, each bar labelled with its count: one bar of 1 stays visible beside
+  // 313 pairs, and an empty bucket reads 0.
   function drawSizes(frame) {
     const counts = buckets(frame ? frame.size_histogram : {});
+    const names = BUCKETS.map((b) => b[0]), floor = 0.5;
     Plotly.react("chart-sizes", [{
-      type: "bar", x: BUCKETS.map((b) => b[0]), y: counts, text: counts.map(String),
-      textposition: "auto", marker: { color: "#3949ab" },
-      hovertemplate: "size %{x}: %{y} components<extra></extra>",
+      type: "bar", x: names, y: counts.map((n) => n || null), marker: { color: "#3949ab" },
+      customdata: counts, hovertemplate: "size %{x}: %{customdata} components<extra></extra>",
     }], {
-      font: FONT, margin: { l: 50, r: 12, t: 10, b: 40 },
+      font: FONT, margin: { l: 50, r: 12, t: 18, b: 40 },
       xaxis: { title: { text: "component size (members)" }, type: "category" },
-      yaxis: { title: { text: "components" }, rangemode: "tozero" },
+      yaxis: { title: { text: "components (log)" }, type: "log", dtick: 1,
+               range: [Math.log10(floor), Math.log10(Math.max(10, ...counts)) + 0.25] },
+      // On a log axis annotations are placed by the log of the value.
+      annotations: counts.map((n, i) => ({
+        x: i, y: Math.log10(n || floor), yanchor: "bottom", showarrow: false,   // x: the i-th bar
+        text: String(n), font: { size: 12, color: "#1d2430" },
+      })),
     }, CHART);
   }
 
-  function drawTime() {
-    const s = state.summaries;
-    const x = s.map((f) => plotTime(f.window_end));
-    const line = (name, key, extra) => ({
-      type: "scatter", mode: s.length > 1 ? "lines" : "markers", name, x,
-      y: s.map((f) => f[key]), customdata: s.map((f) => f.id), ...extra,
+  // The time chart plots one slot per period: a window's frame, or nothing. Missing
+  // windows leave empty slots, so the lines break there instead of crossing them; a
+  // stretch of more than an hour without frames becomes a few slots only, marked with how
+  // long it lasted, so hours years apart in one store each keep a readable width.
+  const LONG_GAP = 3600e3, STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440];
+  const lasted = (ms) => ms >= 2 * 86400e3 ? `${Math.round(ms / 86400e3).toLocaleString("en")} days`
+      : ms >= 2 * 3600e3 ? `${Math.round(ms / 3600e3)} h` : `${Math.round(ms / 60e3)} min`;
+  const day = (ms) => new Date(ms).toLocaleDateString("en", { timeZone: "UTC",
+                                                              dateStyle: "medium" });
+
+  function timeSlots(s) {
+    let period = Infinity;
+    for (let i = 1; i < s.length; i++) {
+      const d = s[i].window_end - s[i - 1].window_end;
+      if (d > 0) period = Math.min(period, d);
+    }
+    const slots = [], cuts = [], cutSlots = Math.max(3, Math.round(0.03 * s.length));
+    const empty = (n) => { for (let k = 0; k < n; k++) slots.push({ x: `gap ${slots.length}` }); };
+    s.forEach((f, i) => {
+      const gap = i ? f.window_end - s[i - 1].window_end : 0;
+      if (gap > LONG_GAP) {
+        empty(Math.floor(cutSlots / 2));
+        cuts.push({ x: `gap ${slots.length}`, text: lasted(gap) + " later" });
+        empty(cutSlots - Math.floor(cutSlots / 2));
+      } else if (gap > period) {
+        empty(Math.round(gap / period) - 1);
+      }
+      slots.push({ x: plotTime(f.window_end), f, first: !i || gap > LONG_GAP });
     });
-    const shapes = state.shown ? [{
-      type: "line", xref: "x", yref: "paper", y0: 0, y1: 1,
-      x0: plotTime(state.shown.window_end), x1: plotTime(state.shown.window_end),
-      line: { color: "#d98e04", width: 2, dash: "dot" },
-    }] : [];
+    // Ticks at round times, about one per 10% of the axis (or at the first window of a
+    // stretch that has none); a date under the first of each stretch and wherever the day
+    // changes.
+    const step = 60e3 * (STEPS.find((m) => m * 60e3 >= slots.length * period / 10) || 1440);
+    const framed = slots.filter((slot) => slot.f);
+    const picked = new Set(framed.filter((slot) => !(slot.f.window_end % step)));
+    for (let i = 1, start = 0; i <= framed.length; i++) {
+      if (i < framed.length && !framed[i].first) continue;     // framed[start..i): a stretch
+      if (!framed.slice(start, i).some((o) => picked.has(o))) picked.add(framed[start]);
+      start = i;
+    }
+    let lastDay = null, fresh = false;
+    const ticks = [];
+    for (const slot of framed) {
+      fresh = fresh || slot.first;
+      if (!picked.has(slot)) continue;
+      const d = day(slot.f.window_end);
+      const date = fresh || d !== lastDay ? "<br>" + d : "";
+      ticks.push([slot.x, utc(slot.f.window_end).slice(11) + date]);
+      [lastDay, fresh] = [d, false];
+    }
+    return { slots, cuts, ticks };
+  }
+
+  function drawTime() {
+    const { slots, cuts, ticks } = timeSlots(state.summaries);
+    const x = slots.map((slot) => slot.x);
+    // A window alone between empty slots has no line to show it: it gets a dot.
+    const alone = slots.map((slot, i) => slot.f && !(slots[i - 1] || {}).f &&
+        !(slots[i + 1] || {}).f ? 5 : 0);
+    const line = (name, key, extra) => ({
+      type: "scatter", mode: "lines+markers", name, x, connectgaps: false,
+      y: slots.map((slot) => slot.f ? slot.f[key] : null),
+      customdata: slots.map((slot) => slot.f ? slot.f.id : null),
+      marker: { size: alone, color: extra.line.color }, ...extra,
+    });
+    const rule = (at, line) => ({ type: "line", xref: "x", yref: "paper", y0: 0, y1: 1,
+                                  x0: at, x1: at, line });
+    const shapes = cuts.map((c) => rule(c.x, { color: "#9aa5b5", width: 1, dash: "dash" }));
+    if (state.shown) {
+      shapes.push(rule(plotTime(state.shown.window_end),
+                       { color: "#d98e04", width: 2, dash: "dot" }));
+    }
+    const annotations = cuts.map((c) => ({
+      x: c.x, xref: "x", y: 1, yref: "paper", yanchor: "bottom", showarrow: false,
+      text: c.text, font: { size: 11, color: "#6b7585" },
+    }));
     Plotly.react("chart-time", [
       line("components", "components", { line: { color: "#1f77b4" } }),
       line("edges", "edges", { line: { color: "#7f7f7f" } }),
       line("largest cluster", "largest", { yaxis: "y2", line: { color: "#d62728" } }),
     ], {
-      font: FONT, margin: { l: 50, r: 60, t: 10, b: 30 }, shapes, hovermode: "x unified",
-      legend: { orientation: "h", x: 1, y: 1.02, yanchor: "bottom", xanchor: "right" },
-      xaxis: { type: "date" },
+      font: FONT, margin: { l: 50, r: 60, t: 18, b: 40 }, shapes, annotations,
+      hovermode: "x unified",
+      legend: { orientation: "h", x: 1, y: 1.08, yanchor: "bottom", xanchor: "right" },
+      xaxis: { type: "category", tickmode: "array", tickvals: ticks.map((t) => t[0]),
+               ticktext: ticks.map((t) => t[1]), tickangle: 0, showgrid: true,
+               range: [-0.5, Math.max(0.5, slots.length - 0.5)] },
       yaxis: { title: { text: "components, edges" }, rangemode: "tozero" },
       yaxis2: { title: { text: "largest cluster" }, overlaying: "y", side: "right",
                 rangemode: "tozero", showgrid: false, tickformat: "d", tickmode: "auto",
@@ -259,7 +225,8 @@
     const sizes = Object.keys(frame.size_histogram || {}).map(Number);
     return { id: frame.id, window_start: frame.window_start, window_end: frame.window_end,
              edges: frame.edges, vertices: frame.vertices, components: frame.components,
-             size_histogram: frame.size_histogram, largest: sizes.length ? Math.max(...sizes) : 0 };
+             size_histogram: frame.size_histogram, largest: sizes.length ? Math.max(...sizes) : 0,
+             clustered: (frame.clusters || []).reduce((n, c) => n + c.size, 0) };
   }
 
   function upsert(summary) {
@@ -320,11 +287,16 @@
     $("live").disabled = state.live;
   }
 
+  function headIndex() {
+    const at = state.summaries.findIndex((f) => f.id === state.head);
+    return at >= 0 ? at : state.summaries.length - 1;
+  }
+
   function setLive(live) {
     state.live = live;
     if (live) {
       state.unseen = 0;
-      if (state.summaries.length) return showIndex(state.summaries.length - 1);
+      if (state.summaries.length) return showIndex(headIndex());
     }
     drawTimeline();
   }
@@ -344,8 +316,9 @@
     state.full.set(frame.id, frame);
     upsert(summarise(frame));
     const newest = state.summaries[state.summaries.length - 1];
+    if (newest.id === frame.id) state.head = frame.id;
     if (state.live) {
-      show(state.full.get(newest.id) || frame);
+      showIndex(headIndex());
     } else {
       state.unseen += 1;
       drawTime();
@@ -357,7 +330,9 @@
     const response = await fetch("/api/frames");
     const body = await response.json();
     for (const f of body.frames) upsert(f);
-    if (state.live && state.summaries.length) await showIndex(state.summaries.length - 1);
+    // The server's pick: the newest window that holds clusters (not a run's fading tail).
+    if (body.open && state.head === null) state.head = body.open;
+    if (state.live && state.summaries.length) await showIndex(headIndex());
     else { drawTime(); drawTimeline(); }
   }
 
@@ -383,8 +358,8 @@
       frames: state.summaries.length,
       live: state.live,
       connected: state.connected,
-      nodes: graph.order,
-      edges: graph.size,
+      nodes: view.order(),
+      edges: view.size(),
       clusterSizes: state.shown ? (state.shown.clusters || []).map((c) => c.size) : [],
       selected: state.selected,
       panelLogin: $("panel-node").textContent,
@@ -392,10 +367,10 @@
       buckets: state.shown ? buckets(state.shown.size_histogram) : null,
     }),
     // Where a node is drawn, in CSS pixels from the graph container's top-left.
-    nodePosition: (login) => {
-      const data = renderer.getNodeDisplayData(login);
-      return data ? renderer.framedGraphToViewport(data) : null;
-    },
+    nodePosition: (login) => view.nodePosition(login),
     clickNode: (login) => select(login),   // what a click on that node does
+    // The drawing as rendered: px per layout unit, each cluster's nodes as drawn (CSS px
+    // from the graph container's top-left, colour), the label boxes of the last render.
+    drawing: () => view.drawing(state.shown ? state.shown.clusters || [] : []),
   });
 })();
