@@ -1,32 +1,34 @@
 """Reading GitHub Archive files: JSON hours (.json, .json.gz, either JSON shape) and Avro
 exports (both BigQuery shapes), from any path Beam's filesystems take (local, s3://,
-gs://, globs). Yields raw records; what cannot be read goes to the dead letter."""
+gs://, globs). Yields raw records, each dict naming its file in SOURCE_FIELD
+(schemas/dead_letters.py); what cannot be read goes to the dead letter."""
 import gzip
 import logging
+import os
 
 import apache_beam as beam
-import fastavro
-from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pulse.io.json_records import decode_lines
-from pulse.schemas import avro_shape
+from pulse.io.avro_records import avro_records
+from pulse.io.json_records import decode_stream
 from pulse.schemas.counters import DEAD_LETTER_COUNTERS, EVENTS_READ, FILES_READ, counter
-from pulse.schemas.dead_letters import DEAD, DECODE, dead_letter
+from pulse.schemas.dead_letters import DEAD, DECODE, SOURCE_FIELD, dead_letter
 
 __all__ = ["ReadArchives", "read_records", "file_items", "ranges", "is_avro",
-           "AVRO_RANGE_BYTES"]
+           "match_once", "AVRO_RANGE_BYTES", "MAX_LETTERS_PER_RANGE"]
 
 LOG = logging.getLogger(__name__)
 PROGRESS_EVERY = 100_000
+# What one file (or byte range) may send to the dead letter; the rest are counted, and said
+# in one last letter (4 million junk lines would otherwise take gigabytes downstream).
+MAX_LETTERS_PER_RANGE = 1_000
 
 
 # Avro files are read in ranges of about this size, so that several workers share a big
 # export (JSON hours, gzipped, are read whole). Block-aligned as in Beam's avroio: a block
 # belongs to the range in which it starts.
 AVRO_RANGE_BYTES = 8 << 20
-SYNC_BYTES = 16
 
 
 def is_avro(path):
@@ -41,52 +43,9 @@ def ranges(path, size):
   return [(path, a, b) for a, b in zip(bounds, bounds[1:] + [None])]
 
 
-def _seek_past_sync(stream, sync, position):
-  """Moves to the first block starting after `position`; False when none does."""
-  stream.seek(max(0, position - SYNC_BYTES))
-  tail = b""
-  while True:
-    chunk = stream.read(1 << 16)
-    if not chunk:
-      return False
-    data = tail + chunk
-    found = data.find(sync)
-    if found >= 0:
-      stream.seek(stream.tell() - len(data) + found + SYNC_BYTES)
-      return True
-    tail = data[-(SYNC_BYTES - 1):]
-
-
-def avro_records(stream, path, start=0, end=None):
-  """('record', dict) for each record of an Avro export of either BigQuery shape, from
-  the blocks starting in [start, end); ('bad', reason, text) for a foreign schema (the
-  whole file) or a corrupt block. Only the range at 0 reports a file-wide problem."""
-  try:
-    blocks = fastavro.block_reader(stream)
-  except Exception as error:   # fastavro raises several types for a bad header
-    if start == 0:
-      yield ("bad", f"not an Avro file: {error}", path)
-    return
-  fields = [f["name"] for f in blocks.writer_schema.get("fields", [])]
-  if avro_shape(fields) is None:
-    if start == 0:
-      yield ("bad", f"foreign Avro schema {blocks.writer_schema.get('name')!r} "
-                    f"with fields {fields}", path)
-    return
-  if start > 0:
-    first_block = stream.tell()          # the header ends with the file's sync marker
-    stream.seek(first_block - SYNC_BYTES)
-    if not _seek_past_sync(stream, stream.read(SYNC_BYTES), max(start, first_block)):
-      return
-  for block in blocks:
-    if end is not None and block.offset >= end:
-      return
-    for record in block:
-      yield ("record", record)
-
-
 def json_records(stream):
-  return decode_lines(iter(stream.readline, b""))
+  """The items of a JSON hour, no line longer than json_records.MAX_LINE_BYTES."""
+  return decode_stream(stream)
 
 
 def decompressed(raw, path):
@@ -96,6 +55,21 @@ def decompressed(raw, path):
   return gzip.GzipFile(fileobj=raw, mode="rb") if path.lower().endswith(".gz") else raw
 
 
+def _items(raw, path, start, end):
+  """The decoder's items of one opened file or byte range (raises where it breaks off)."""
+  stream = decompressed(raw, path)
+  if is_avro(path):
+    return avro_records(stream, path, start, end)
+  return json_records(stream)
+
+
+def _broken(error, records, start, end):
+  """The 'bad' item that ends a file or range broken off after `records` records."""
+  where = f"bytes {start}-{end or 'end'}" if start or end else "file"
+  return ("bad", f"{where} unreadable after {records} records: "
+                 f"{type(error).__name__}: {error}", "")
+
+
 def file_items(raw, path, start=0, end=None):
   """('record', raw record) and ('bad', reason, text) for one opened file (raw bytes
   stream), or the byte range [start, end) of an Avro file. A file that breaks off
@@ -103,55 +77,110 @@ def file_items(raw, path, start=0, end=None):
   after how many records; a later Avro range starts afresh at its first block."""
   count = 0
   try:
-    stream = decompressed(raw, path)
-    items = (avro_records(stream, path, start, end) if is_avro(path)
-             else json_records(stream))
-    for item in items:
+    for item in _items(raw, path, start, end):
       count += item[0] == "record"
       yield item
   except Exception as error:
-    where = f"bytes {start}-{end or 'end'}" if start or end else "file"
-    yield ("bad", f"{where} unreadable after {count} records: "
-                  f"{type(error).__name__}: {error}", "")
+    yield _broken(error, count, start, end)
 
 
-def read_records(patterns):
-  """Outside Beam (the firehose): ('record', raw, path) and ('bad', reason, text, path)
-  for every file matching the patterns, in order."""
-  for pattern in patterns:
+def _file_key(path):
+  """One name for a file however it is spelt: a local path resolved (relative, "./",
+  symlinks), any other as matched."""
+  return path if "://" in path else os.path.realpath(path)
+
+
+def _matches(indexed_pattern):
+  """(file key, (pattern index, pattern, path, size)) for each file a pattern matches; an
+  error for a pattern without "*" that matches nothing (as fileio.MatchAll)."""
+  index, pattern = indexed_pattern
+  (match,) = FileSystems.match([pattern])
+  if not match.metadata_list and "*" not in pattern:
+    raise IOError(f"no file matches {pattern!r}")
+  for metadata in match.metadata_list:
+    yield _file_key(metadata.path), (index, pattern, metadata.path, metadata.size_in_bytes)
+
+
+def _first_match(keyed):
+  """(path, size, patterns) of one file: its path as its first pattern matched it, and
+  each pattern once per match (a pattern given twice is there twice)."""
+  _, found = keyed
+  found = sorted(found)
+  return found[0][2], found[0][3], [f[1] for f in found]
+
+
+def _log_overlaps(files):
+  """One warning for all the files that more than one input matched (each read once)."""
+  if not files:
+    return
+  shown = "; ".join(f"{path} (by {', '.join(map(repr, patterns))})"
+                    for path, _, patterns in sorted(files)[:5])
+  more = f"; and {len(files) - 5} more" if len(files) > 5 else ""
+  LOG.warning("%d files matched by more than one --input, each read once: %s%s",
+              len(files), shown, more)
+
+
+def match_once(patterns):
+  """[(path, size)] of the files the patterns match, each once (in pattern order, then by
+  path), and the overlaps logged as by ReadArchives. Raises ValueError for a pattern that
+  matches nothing."""
+  found = {}
+  for index, pattern in enumerate(patterns):
     (match,) = FileSystems.match([pattern])
     if not match.metadata_list:
       raise ValueError(f"no file matches {pattern!r}")
     for metadata in sorted(match.metadata_list, key=lambda m: m.path):
-      with FileSystems.open(metadata.path,
-                            compression_type=CompressionTypes.UNCOMPRESSED) as raw:
-        for item in file_items(raw, metadata.path):
-          yield (*item, metadata.path)
+      found.setdefault(_file_key(metadata.path), []).append(
+          (index, pattern, metadata.path, metadata.size_in_bytes))
+  files = [_first_match(item) for item in found.items()]
+  _log_overlaps([file for file in files if len(file[2]) > 1])
+  return [(path, size) for path, size, _ in files]
+
+
+def read_records(patterns):
+  """Outside Beam (the firehose): ('record', raw, path) and ('bad', reason, text, path)
+  for every file matching the patterns, in order, each file once."""
+  for path, _ in match_once(patterns):
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+      for item in file_items(raw, path):
+        yield (*item, path)
 
 
 class ReadArchives(beam.PTransform):
   """Reads GitHub Archive files: JSON hours and Avro exports of either BigQuery shape.
+  A file that several patterns match (the same --input twice, overlapping globs, one file
+  spelt two ways) is read once, and one warning lists such files.
 
   Args:
     patterns: file patterns (local, s3://, gs://; globs).
-  Returns: a tagged result: "records", raw event records (dicts, as the file holds them);
-    DEAD, dead letters of stage DECODE (unreadable files, lines, blocks).
+  Returns: a tagged result: "records", raw event records (dicts, as the file holds them,
+    plus SOURCE_FIELD: the file's path); DEAD, dead letters of stage DECODE (unreadable
+    files, lines, blocks; at most MAX_LETTERS_PER_RANGE a file or range, then one saying
+    how many more there were).
   """
   def __init__(self, patterns):
     super().__init__()
     self.patterns = list(patterns)
 
   def expand(self, pbegin):
-    return (pbegin
-            | "Patterns" >> beam.Create(self.patterns)
-            | "Match" >> fileio.MatchAll()
-            | "Ranges" >> beam.FlatMap(lambda m: ranges(m.path, m.size_in_bytes))
+    files = (pbegin
+             | "Patterns" >> beam.Create(list(enumerate(self.patterns)))
+             | "Match" >> beam.FlatMap(_matches)
+             | "OncePerFile" >> beam.GroupByKey()
+             | "FirstMatch" >> beam.Map(_first_match))
+    _ = (files
+         | "Overlapping" >> beam.Filter(lambda file: len(file[2]) > 1)
+         | "AllOverlapping" >> beam.combiners.ToList()
+         | "LogOverlapping" >> beam.Map(_log_overlaps))
+    return (files
+            | "Ranges" >> beam.FlatMap(lambda file: ranges(file[0], file[1]))
             | "Spread" >> beam.Reshuffle()
             | "Decode" >> beam.ParDo(_DecodeRangeFn()).with_outputs(DEAD, main="records"))
 
 
 class _DecodeRangeFn(beam.DoFn):
-  """(path, start, end) -> the records of that file or byte range."""
+  """(path, start, end) -> the records of that file or byte range, each dict with
+  SOURCE_FIELD set to the path (one shared string: no formatting per record)."""
   def __init__(self):
     self.read = counter(EVENTS_READ)
     self.files = counter(FILES_READ)
@@ -160,19 +189,37 @@ class _DecodeRangeFn(beam.DoFn):
   def process(self, byte_range):
     path, start, end = byte_range
     name = f"{path} [{start}, {end or 'end'})" if start or end else path
-    count = 0
+    count = letters = 0
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
-      for item in file_items(raw, path, start, end):
+      items = _items(raw, path, start, end)
+      while True:       # file_items(), inline: a layer less for each of millions of lines
+        try:
+          item = next(items, None)
+        except Exception as error:
+          item, items = _broken(error, count, start, end), iter(())
+        if item is None:
+          break
         if item[0] == "record":
           count += 1
           if count % PROGRESS_EVERY == 0:       # counted in steps: an inc costs ~0.6 us
             self.read.inc(PROGRESS_EVERY)
             LOG.info("%s: %d records read", name, count)
-          yield item[1]
+          record = item[1]
+          if type(record) is dict:    # what the decoders make; a JSON list cannot carry it
+            record[SOURCE_FIELD] = path
+          yield record
         else:
-          self.bad.inc()
-          yield dead_letter(DECODE, item[1], item[2], source=path)
+          letters += 1
+          if letters <= MAX_LETTERS_PER_RANGE:
+            yield dead_letter(DECODE, item[1], item[2], source=path)
     self.read.inc(count % PROGRESS_EVERY)
+    self.bad.inc(letters)                     # every one, written or not
+    if letters > MAX_LETTERS_PER_RANGE:
+      refused = letters - MAX_LETTERS_PER_RANGE
+      LOG.warning("%s: %d dead letters, %d of them not written", name, letters, refused)
+      yield dead_letter(DECODE, f"{refused:,} more dead letters of {name} not written "
+                        f"(at most {MAX_LETTERS_PER_RANGE:,} a file or range; "
+                        f"{letters:,} in all, all counted)", "", source=path)
     if start == 0:
       self.files.inc()
     LOG.info("%s: %d records read", name, count)

@@ -26,6 +26,7 @@ import random
 import fastavro
 import orjson
 
+import hostile_files
 from pulse.io.bigquery_export import to_flat, to_nested
 from pulse.io.kafka_codec import MARKER, PREFIX, encode_event
 from pulse.schemas import FLAT, NESTED, export_schema
@@ -553,6 +554,32 @@ def avro_with_a_corrupt_block(good):
   return ("corrupt_block.avro", bytes(data),
           Dead("decode", f"file unreadable after {len(good)} records: error: .*invalid "
                          "block type"))
+
+
+@_file()
+def recursive_avro_schema(good):
+  """A record type whose field is of its own type: fastavro recursed until the C stack
+  overflowed (a segfault). See tests/test_hostile_files.py for more."""
+  return ("recursive_schema.avro", hostile_files.self_recursive_avro(),
+          Dead("decode", "Avro writer schema refused: type 'Node' refers to itself$"))
+
+
+@_file()
+def avro_records_of_no_bytes(good):
+  """2**62 records of null fields in an empty block: a read that never ends."""
+  return ("zero_byte_records.avro", hostile_files.zero_byte_records_avro(),
+          Dead("decode", "Avro writer schema refused: record 'Nothing' can take 0 bytes$"))
+
+
+@_file(holds_good_lines=True)
+def avro_block_claiming_more_records_than_it_holds(good):
+  """Between blocks of good records, one that claims 2**40 records in 9 bytes: refused
+  whole, the blocks after it read."""
+  records = [to_nested(orjson.loads(g)) for g in good]
+  return ("count_beyond_bytes.avro",
+          hostile_files.around(records, "deflate", hostile_files.count_beyond_block("deflate")),
+          Dead("decode", r"Avro block at byte \d+ claims 1,099,511,627,776 records; its 9 "
+                         r"bytes hold at most 1$"))
 
 
 def recursive_avro(depth):
