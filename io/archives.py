@@ -43,11 +43,6 @@ def ranges(path, size):
   return [(path, a, b) for a, b in zip(bounds, bounds[1:] + [None])]
 
 
-def json_records(stream):
-  """The items of a JSON hour, no line longer than json_records.MAX_LINE_BYTES."""
-  return decode_stream(stream)
-
-
 def decompressed(raw, path):
   """The content of `raw`. Gzip is read with Python's gzip module, not Beam's
   decompressor: it reads multi-member files and raises EOFError on a truncated one (Beam's
@@ -60,7 +55,7 @@ def _items(raw, path, start, end):
   stream = decompressed(raw, path)
   if is_avro(path):
     return avro_records(stream, path, start, end)
-  return json_records(stream)
+  return decode_stream(stream)          # no line longer than json_records.MAX_LINE_BYTES
 
 
 def _broken(error, records, start, end):

@@ -152,7 +152,8 @@ def _time_limit(seconds):
 
 
 @contextmanager
-def _pulse_ui(sink, port, log_path):
+def _pulse_ui_process(sink, port, log_path):
+  """`pulse ui` on 127.0.0.1:port, answering; yields (process, url); stopped by its PID."""
   with open(log_path, "w") as log:
     server = subprocess.Popen(
         [sys.executable, "-m", "pulse.pipeline", "ui", "--sink", sink, "--port", str(port)],
@@ -168,9 +169,16 @@ def _pulse_ui(sink, port, log_path):
         if server.poll() is not None or time.monotonic() > deadline:
           raise AssertionError("pulse ui did not start:\n" + open(log_path).read())
         time.sleep(0.1)
-    yield url
+    yield server, url
   finally:
     stop_process(server)
+
+
+@contextmanager
+def _pulse_ui(sink, port, log_path):
+  """`pulse ui` on 127.0.0.1:port; yields its url."""
+  with _pulse_ui_process(sink, port, log_path) as (_, url):
+    yield url
 
 
 @contextmanager

@@ -3,18 +3,15 @@ properties (drawn, listed and followed like any other), and clients that open co
 and never finish their request (held in bounded number, for a bounded time)."""
 import selectors
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
-from contextlib import contextmanager
 
 import pytest
 
-from helpers import REPO, free_port, stop_process
+from helpers import free_port
 from test_ui import (_check_drawing, _chromium, _chromium_or_skip, _click_node, _pulse_ui,
-                     _time_limit, _wait, distinct_links)
+                     _pulse_ui_process, _time_limit, _wait, distinct_links)
 
 from pulse.io.stores import open_store
 
@@ -120,29 +117,6 @@ THREAD_BOUND = 100
 def _threads(pid):
   with open(f"/proc/{pid}/status") as f:
     return next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
-
-
-@contextmanager
-def _pulse_ui_process(sink, port, log_path):
-  """`pulse ui` on 127.0.0.1:port, answering; yields (process, url); stopped by its PID."""
-  with open(log_path, "w") as log:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "pulse.pipeline", "ui", "--sink", sink, "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-  try:
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
-    while True:
-      try:
-        urllib.request.urlopen(url, timeout=1).close()
-        break
-      except OSError:
-        if server.poll() is not None or time.monotonic() > deadline:
-          raise AssertionError("pulse ui did not start:\n" + open(log_path).read())
-        time.sleep(0.1)
-    yield server, url
-  finally:
-    stop_process(server)
 
 
 def _pushed(url, store, new, timeout_s):
