@@ -65,7 +65,8 @@ def ui(argv):
 
 
 COMMANDS = {"run": run, "export": export, "convert": convert_command, "firehose": firehose,
-            "synth": synth, "ui": ui}
+            "synth": synth, "ui": ui,    # history: ui/history.py, loaded only when used
+            "history": lambda argv: __import__("pulse.ui.history", fromlist=["main"]).main(argv)}
 
 
 def main(argv=None):
@@ -80,13 +81,15 @@ def main(argv=None):
   for handler in logging.getLogger().handlers:
     handler.addFilter(redact)
   if not argv or argv[0] not in COMMANDS:
-    print("usage: pulse {run,convert,export,firehose,synth,ui} [flags]   (pulse COMMAND --help)\n"
+    print("usage: pulse {run,convert,export,firehose,synth,ui,history} [flags]   "
+          "(pulse COMMAND --help)\n"
           "  run       run the pipeline (files or Kafka; Beam flags accepted)\n"
           "  convert   write a JSON hour as a BigQuery Avro export (nested or flat)\n"
           "  export    print stored frames as JSON lines\n"
           "  firehose  replay archives into a Kafka topic at a set rate\n"
           "  synth     write realistic synthetic GitHub events (JSON or Avro)\n"
-          "  ui        serve the live web UI over a frame store", file=sys.stderr)
+          "  ui        serve the live web UI over a frame store\n"
+          "  history   print one cluster's life across the stored windows", file=sys.stderr)
     return 0 if argv and argv[0] in ("-h", "--help") else 2
   try:
     return COMMANDS[argv[0]](argv[1:])

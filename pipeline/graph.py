@@ -8,7 +8,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 from pulse.io import bigquery_source
 from pulse.io.archives import ReadArchives
 from pulse.io.json_lines import WriteDeadLetters, WriteJsonLines
-from pulse.io.stores import StoredUntil, WriteFrames
+from pulse.io.stores import StoredFrame, StoredUntil, WriteFrames
 from pulse.io.stores.registry import store_class
 from pulse.pipeline.checks import check_input_kinds
 from pulse.pipeline.options import PulseOptions
@@ -18,6 +18,7 @@ from pulse.schemas.windows import WindowGeometry
 from pulse.transforms.edges import ExtractEdges
 from pulse.transforms.events import NormaliseEvents
 from pulse.transforms.frames import FramesFromEdges, SkipStoredWindows
+from pulse.transforms.lineage import FollowClusters
 
 LOG = logging.getLogger(__name__)
 
@@ -73,10 +74,12 @@ def build(pipeline, options):
       geometry, o.windowing, o.min_cluster_size, o.max_clusters)
   if resume_ms is not None:
     frames = frames | "SkipStoredWindows" >> SkipStoredWindows(resume_ms)
-  written = frames | "WriteFrames" >> WriteFrames(o.sink)
-  if resume_ms is None and not streaming and store_class(o.sink).can_keep_panes:
-    edges.edges | "JoinAdjacentRuns" >> JoinAdjacentRuns(
-        o.sink, geometry, o.min_cluster_size, o.max_clusters, written)
+  elif not streaming and store_class(o.sink).can_keep_panes:
+    frames = frames | "JoinAdjacentRuns" >> JoinAdjacentRuns(
+        o.sink, geometry, o.min_cluster_size, o.max_clusters, edges.edges)
+  frames = frames | "FollowClusters" >> FollowClusters(
+      geometry, StoredFrame(o.sink, geometry.size_ms))
+  frames | "WriteFrames" >> WriteFrames(o.sink)
   ((decoded[DEAD], events[DEAD], edges[DEAD])
    | "CollectDeadLetters" >> beam.Flatten()
    | "DeadLetters" >> WriteDeadLetters(o.dead_letter_output, streaming))

@@ -2,7 +2,8 @@
 all of it. A batch run keeps in the store the summaries of its boundary panes (those
 within a window of an end or a gap of its data: transforms/windows.BoundaryPanes), and
 completes each window across an end or a gap with the panes that earlier runs kept for
-the panes where it has no data, rewriting that window's frame after its own.
+the panes where it has no data, before lineage follows the frames (transforms/lineage.py
+then re-follows the stored windows after this run's).
 
 A pane with data in this run is always this run's (a rerun of the same data gives the
 same frames; data of one pane split between two runs keeps only the later run's part).
@@ -23,28 +24,28 @@ class JoinAdjacentRuns(beam.PTransform):
     uri: the store (one that can_keep_panes).
     geometry: the WindowGeometry.
     min_cluster_size, max_clusters: as the frames'.
-  Input: the edges (bounded), and `written`: the output of WriteFrames, waited for so
-    that a completed frame replaces this run's own.
+    edges: the run's edges (bounded, globally windowed).
+  Input: the run's frames. Returns: the same frames, those of windows across an end or a
+    gap of this run's data completed with the panes earlier runs kept.
   """
-  def __init__(self, uri, geometry, min_cluster_size, max_clusters, written):
+  def __init__(self, uri, geometry, min_cluster_size, max_clusters, edges):
     super().__init__()
-    self.uri, self.geometry, self.written = uri, geometry, written
+    self.uri, self.geometry, self.edges = uri, geometry, edges
     self.min_cluster_size, self.max_clusters = min_cluster_size, max_clusters
 
-  def expand(self, edges):
-    boundary = edges | "BoundaryPanes" >> BoundaryPanes(self.geometry)
+  def expand(self, frames):
+    boundary = self.edges | "BoundaryPanes" >> BoundaryPanes(self.geometry)
     boundary["panes"] | "KeepPanes" >> WritePanes(self.uri)
-    done = (self.written
-            | "Unwindowed" >> beam.WindowInto(beam.window.GlobalWindows())
-            | "AfterFrames" >> beam.combiners.Count.Globally())
-    return boundary["windows"] | "Complete" >> beam.ParDo(
-        _CompleteFn(self.uri, self.geometry, self.min_cluster_size, self.max_clusters),
-        beam.pvalue.AsSingleton(done))
+    completed = boundary["windows"] | "Complete" >> beam.ParDo(
+        _CompleteFn(self.uri, self.geometry, self.min_cluster_size, self.max_clusters))
+    return frames | "UseCompleted" >> beam.Map(
+        lambda frame, done: done.get(frame["window_start"], frame),
+        beam.pvalue.AsDict(completed))
 
 
 class _CompleteFn(beam.DoFn):
-  """(window start, {pane: this run's summary}) -> the window's frame rewritten with the
-  panes other runs kept where this run has none, if there are any."""
+  """(window start, {pane: this run's summary}) -> (window start, the window's frame with
+  the panes other runs kept where this run has none), if there are any."""
   def __init__(self, uri, geometry, min_cluster_size, max_clusters):
     self.uri, self.geometry = uri, geometry
     self.min_cluster_size, self.max_clusters = min_cluster_size, max_clusters
@@ -53,16 +54,16 @@ class _CompleteFn(beam.DoFn):
   def setup(self):
     self.store = open_store(self.uri)
 
-  def process(self, window, unused_frames_written):
+  def process(self, window):
     start, own = window
     end = start + self.geometry.size_ms
     others = [SpanningForest(edges, links) for pane, edges, links in
               self.store.panes(start, end) if pane not in own]
     if others:
       forest = union(list(own.values()) + others)
-      self.store.write([build_frame(forest, start, end, self.min_cluster_size,
-                                    self.max_clusters)])
       self.completed.inc()
+      yield start, build_frame(forest, start, end, self.min_cluster_size,
+                               self.max_clusters)
 
   def teardown(self):
     self.store.close()

@@ -1,10 +1,12 @@
 """What a run did, from its metrics and the windows it wrote to its store."""
 import datetime
 import json
+import shlex
 
 from apache_beam.options.pipeline_options import TestOptions
 
 from pulse.io.stores import open_store
+from pulse.io.uris import redact
 from pulse.pipeline.follow import counter, written_span
 from pulse.pipeline.options import PulseOptions
 from pulse.schemas import counters as C
@@ -58,6 +60,9 @@ def summarise(results, options, seconds, flow=None):
   completed = counter(results, C.WINDOWS_COMPLETED)
   if completed:
     summary["windows_completed_from_kept_panes"] = completed
+  relinked = counter(results, C.FRAMES_RELINKED)
+  if relinked:
+    summary["frames_relinked"] = relinked
   if options.view_as(TestOptions).dry_run:
     return summary     # nothing ran; the store may be remote (jsonl://gs://...)
   with open_store(options.view_as(PulseOptions).sink) as store:
@@ -65,8 +70,9 @@ def summarise(results, options, seconds, flow=None):
   if best:
     frame, cluster = best
     summary["largest_cluster"] = {
-        "size": cluster["size"], "hub": cluster["hub"], "window": frame["id"],
-        "members": cluster["members"]}
+        "id": cluster["id"], "size": cluster["size"], "hub": cluster["hub"],
+        "window": frame["id"], "members": cluster["members"]}
+    summary["sink"] = redact(options.view_as(PulseOptions).sink)
   if others[0]:
     summary["other_frames_in_store"] = {"count": others[0], "first_window_start": others[1],
                                         "last_window_start": others[2]}
@@ -85,7 +91,9 @@ def print_summary(s):
   print(f"frames written     {s['frames_written']:>10,}" + (
       f"   (and {s['windows_completed_from_kept_panes']:,} across this run's ends "
       "completed with the panes of earlier runs)"
-      if s.get("windows_completed_from_kept_panes") else ""))
+      if s.get("windows_completed_from_kept_panes") else "") + (
+      f"   ({s['frames_relinked']:,} rewritten for lineage: after a late pane, or stored "
+      "after this run's windows)" if s.get("frames_relinked") else ""))
   rate = s["events_per_second"]
   flowed = s.get("seconds_events_flowed")
   print(f"time               {s['seconds']:>10.1f} s   (" + (
@@ -96,9 +104,12 @@ def print_summary(s):
     print(f"largest cluster    {largest['size']:>10,}   in window {largest['window']}, "
           f"hub {largest['hub']}")
     print("  members: " + ", ".join(largest["members"]))
+    print(f"  its life: pulse history --sink {shlex.quote(s['sink'])} "
+          f"--cluster {shlex.quote(largest['id'])}")
   others = s.get("other_frames_in_store")
   if others:
     print(f"the store also holds {others['count']:,} frame(s) of other windows, not this "
           f"run's: {_utc(others['first_window_start'])} to "
           f"{_utc(others['last_window_start'])} UTC")
-  print("summary: " + json.dumps({k: v for k, v in s.items() if k != "largest_cluster"}))
+  print("summary: " + json.dumps({k: v for k, v in s.items()
+                                 if k not in ("largest_cluster", "sink")}))

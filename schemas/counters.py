@@ -5,9 +5,9 @@ from apache_beam.metrics import Metrics
 from pulse.schemas.dead_letters import STAGES
 
 __all__ = ["NAMESPACE", "FILES_READ", "EVENTS_READ", "EVENTS_NORMALISED", "EDGES", "FRAMES",
-           "FRAMES_UPDATED_LATE", "FRAMES_WRITTEN", "FRAMES_ALREADY_STORED",
-           "KAFKA_OFFSETS_COMMITTED", "FRAME_WINDOW_STARTS", "WINDOWS_COMPLETED", "DEAD_LETTER_COUNTERS", "counter",
-           "distribution", "dead_letters_of", "no_edge"]
+           "FRAMES_UPDATED_LATE", "FRAMES_RELINKED", "FRAMES_WRITTEN", "FRAMES_ALREADY_STORED",
+           "KAFKA_OFFSETS_COMMITTED", "FRAME_WINDOW_STARTS", "WINDOWS_COMPLETED",
+           "DEAD_LETTER_COUNTERS", "counter", "distribution", "dead_letters_of", "no_edge"]
 
 NAMESPACE = "pulse"
 FILES_READ = "files_read"
@@ -16,6 +16,9 @@ EVENTS_NORMALISED = "events_normalised"
 EDGES = "edges"
 FRAMES = "frames"                          # windows with a frame (first pane)
 FRAMES_UPDATED_LATE = "frames_updated_late"
+# Frames whose lineage changed after they were first followed: the windows after a late
+# pane, and other runs' stored windows after this run's (transforms/lineage.py).
+FRAMES_RELINKED = "frames_relinked"
 FRAMES_WRITTEN = "frames_written"          # frames the store took (rewrites included)
 FRAMES_ALREADY_STORED = "frames_already_stored"   # skipped on a resumed Kafka run
 KAFKA_OFFSETS_COMMITTED = "kafka_offsets_committed"

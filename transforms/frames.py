@@ -8,12 +8,19 @@ from pulse.schemas.counters import (FRAMES, FRAMES_ALREADY_STORED, FRAMES_UPDATE
 from pulse.transforms.components import forest_trees
 from pulse.transforms.windows import WindowedComponents
 
-__all__ = ["FramesFromEdges", "ToFrames", "SkipStoredWindows", "build_frame", "frame_id"]
+__all__ = ["FramesFromEdges", "ToFrames", "SkipStoredWindows", "build_frame", "frame_id",
+           "new_cluster_id"]
 
 
 def frame_id(window_start_ms, window_end_ms):
   """Deterministic from the window, so a rerun overwrites a frame instead of adding one."""
   return f"{window_start_ms}-{window_end_ms}"
+
+
+def new_cluster_id(window_start_ms, members):
+  """The id of a cluster that continues none (transforms/lineage.py): its window and its
+  first member."""
+  return f"{window_start_ms}/{members[0]}"
 
 
 def _link_json(link):
@@ -23,13 +30,14 @@ def _link_json(link):
 
 def build_frame(forest, window_start_ms, window_end_ms, min_cluster_size=3,
                 max_clusters=50):
-  """The frame of one window from its SpanningForest (compacted)."""
+  """The frame of one window from its SpanningForest (compacted): the largest
+  max_clusters clusters listed whole, the other clusters of at least min_cluster_size
+  members by id and members (lineage follows them all), every cluster born (its lineage
+  comes from transforms/lineage.follow)."""
   trees = forest_trees(forest)
   sizes = collections.Counter(len(tree) + 1 for tree in trees)
-  big = sorted((tree for tree in trees if len(tree) + 1 >= min_cluster_size),
-               key=len, reverse=True)
-  clusters = [_cluster(tree) for tree in big]
-  clusters.sort(key=lambda c: (-c["size"], c["id"]))
+  big = [(_members(tree), tree) for tree in trees if len(tree) + 1 >= min_cluster_size]
+  big.sort(key=lambda mt: (-len(mt[0]), mt[0][0]))
   return {
       "id": frame_id(window_start_ms, window_end_ms),
       "window_start": window_start_ms,
@@ -38,20 +46,29 @@ def build_frame(forest, window_start_ms, window_end_ms, min_cluster_size=3,
       "vertices": sum(len(tree) + 1 for tree in trees),
       "components": len(trees),
       "size_histogram": {str(size): sizes[size] for size in sorted(sizes)},
-      "clusters": clusters[:max_clusters],
+      "clusters": [_cluster(tree, members, window_start_ms)
+                   for members, tree in big[:max_clusters]],
+      "more_clusters": [_born(members, window_start_ms)
+                        for members, tree in big[max_clusters:]],
+      "dissolved": [],
   }
 
 
-def _cluster(tree):
-  ends = [link[2] for link in tree]
-  ends += [link[3] for link in tree]
-  degree = collections.Counter(ends)
-  members = sorted(degree)
+def _members(tree):
+  return sorted({login for link in tree for login in (link[2], link[3])})
+
+
+def _born(members, window_start_ms):
+  return {"id": new_cluster_id(window_start_ms, members), "size": len(members),
+          "members": members, "from": [], "change": "born"}
+
+
+def _cluster(tree, members, window_start_ms):
+  degree = collections.Counter(link[2] for link in tree)
+  degree.update(link[3] for link in tree)
   most = max(degree.values())
   return {
-      "id": members[0],
-      "size": len(members),
-      "members": members,
+      **_born(members, window_start_ms),
       "links": [_link_json(link) for link in sorted(tree)],   # in the forest's order
       "hub": next(login for login in members if degree[login] == most),  # ties: by login
   }

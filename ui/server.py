@@ -17,6 +17,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 
 from pulse.io.stores import open_store
 from pulse.io.uris import redact
+from pulse.ui.history import cluster_history
 
 LOG = logging.getLogger(__name__)
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -68,11 +69,14 @@ class Frames:
     with self.lock:
       return self.by_id.get(frame_id)
 
-  def summaries(self):
+  def ordered(self):
+    """Every frame, in store order (window_start, window_end, id)."""
     with self.lock:
-      frames = sorted(self.by_id.values(),
-                      key=lambda f: (f["window_start"], f["window_end"], f["id"]))
-    return [summary(f) for f in frames]
+      return sorted(self.by_id.values(),
+                    key=lambda f: (f["window_start"], f["window_end"], f["id"]))
+
+  def summaries(self):
+    return [summary(f) for f in self.ordered()]
 
 
 def create_app(sink):
@@ -102,6 +106,15 @@ def create_app(sink):
     if frame is None:
       abort(404)
     return jsonify(frame)
+
+  @app.get("/api/history")
+  def one_history():
+    # Over the frames in memory (the store's, kept current by the follower). An unknown id
+    # is a plain 404 that does not repeat it.
+    try:
+      return jsonify(cluster_history(frames.ordered(), request.args.get("id", "")))
+    except ValueError:
+      abort(404)
 
   @app.after_request
   def no_sniffing(response):

@@ -4,7 +4,7 @@ stores (sqlite_store.py, jsonl_store.py, rethinkdb_store.py) and Beam's write (w
 """
 from pulse.io.stores.base import FrameStore, FrameStoreError
 from pulse.io.stores.registry import SCHEMES, check_uri, open_store
-from pulse.io.stores.write import StoredUntil, WriteFrames
+from pulse.io.stores.write import StoredFrame, StoredUntil, WriteFrames
 
 __all__ = ["FrameStore", "FrameStoreError", "SCHEMES", "check_uri", "open_store",
-           "StoredUntil", "WriteFrames"]
+           "StoredFrame", "StoredUntil", "WriteFrames"]

@@ -8,7 +8,7 @@ from pulse.io.stores.registry import open_store, store_class
 from pulse.schemas.counters import (FRAME_WINDOW_STARTS, FRAMES_WRITTEN, counter,
                                     distribution)
 
-__all__ = ["WriteFrames", "WritePanes", "StoredUntil"]
+__all__ = ["WriteFrames", "WritePanes", "StoredUntil", "StoredFrame"]
 
 LOG = logging.getLogger(__name__)
 
@@ -113,5 +113,20 @@ class StoredUntil:
     store = open_store(self.uri)
     try:
       return store.newest_window_end()
+    finally:
+      store.close()
+
+
+class StoredFrame:
+  """Callable: the stored frame of the window starting at a given ms and size_ms long, or
+  None. Picklable, so a step on a worker can ask it without knowing about stores."""
+  def __init__(self, uri, size_ms):
+    self.uri, self.size_ms = uri, size_ms
+
+  def __call__(self, window_start_ms):
+    store = open_store(self.uri)
+    try:
+      return next((frame for frame in store.frames(window_start_ms, window_start_ms + 1)
+                   if frame["window_end"] == window_start_ms + self.size_ms), None)
     finally:
       store.close()

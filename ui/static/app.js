@@ -1,11 +1,10 @@
-// Network Pulse live UI: the page's state, side panel, charts, timeline and live feed; the
-// cluster graph is graph.js's (window.pulseGraph, loaded first). Everything from the data
+// Network Pulse live UI: the page's state, side panel, timeline and live feed; the cluster
+// graph is graph.js's (window.pulseGraph), the charts charts.js's (window.pulseCharts), a
+// cluster's history and the window's changes lineage.js's (window.pulseLineage), all
+// loaded first. Everything from the data
 // reaches the page as text (textContent, attributes, canvas labels), never as HTML.
 (function () {
   "use strict";
-
-  // The size distribution groups components by their SIZE (not by how many there are).
-  const BUCKETS = [["2", 2, 2], ["3-4", 3, 4], ["5-9", 5, 9], ["10+", 10, Infinity]];
 
   const state = {
     summaries: [],        // every known frame's summary, ordered like the store
@@ -17,6 +16,8 @@
     connected: false,
     hovered: null,        // login under the pointer
     selected: null,       // login clicked
+    cluster: null,        // id of the selected cluster (of the login clicked, or picked)
+    histories: new Map(), // cluster id -> its history (/api/history), until a frame lands
   };
   const $ = (id) => document.getElementById(id);
 
@@ -33,16 +34,34 @@
   const order = (a, b) => a.window_start - b.window_start || a.window_end - b.window_end ||
       (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
   const utc = (ms) => new Date(ms).toISOString().replace("T", " ").slice(0, 16);
-  const plotTime = (ms) => new Date(ms).toISOString().replace("T", " ").slice(0, 19);
+
+  const listed = pulseLineage.listed;
+  const findCluster = (frame, id) => listed(frame).find((c) => c.id === id) || null;
+  function drawnIndex(id) {     // the selected cluster's index in the graph, or null
+    const at = id === null || !state.shown ? -1
+        : (state.shown.clusters || []).findIndex((c) => c.id === id);
+    return at >= 0 ? at : null;
+  }
 
   // ---- graph (graph.js) ----------------------------------------------------------------
-  const view = pulseGraph.create($("graph"),
-                                 () => ({ hovered: state.hovered, selected: state.selected }));
+  const view = pulseGraph.create($("graph"), () => ({
+    hovered: state.hovered, selected: state.selected, cluster: drawnIndex(state.cluster) }));
 
+  // A selected cluster stays selected in every window that lists its id (the login
+  // clicked with it, while it is still a member); once it is gone, a login clicked that is
+  // still drawn selects the cluster it is in now.
   function drawGraph(frame) {
     view.draw(frame.clusters || []);
     if (state.hovered && !view.has(state.hovered)) state.hovered = null;
-    if (state.selected && !view.has(state.selected)) state.selected = null;
+    const entry = state.selected && view.has(state.selected) ? view.clusterOf(state.selected)
+                                                              : null;
+    if (state.cluster !== null && findCluster(frame, state.cluster)) {
+      if (!entry || entry.cluster.id !== state.cluster) state.selected = null;
+    } else if (entry) {
+      state.cluster = entry.cluster.id;
+    } else {
+      state.selected = state.cluster = null;
+    }
     view.show();
   }
 
@@ -50,35 +69,111 @@
   function drawPanel() {
     const login = state.hovered || state.selected;
     const entry = login && view.clusterOf(login);
+    const picked = !entry && state.cluster !== null && findCluster(state.shown, state.cluster);
     const list = $("panel-members");
     list.replaceChildren();
-    if (!entry) {
+    if (!entry && !picked) {
       setText($("panel-title"), "Hover or click a node");
       setText($("panel-node"), "");
       setText($("panel-cluster"), state.shown && (state.shown.clusters || []).length
-          ? "Its login and its cluster's members show here." : "");
+          ? "Its login, its cluster's members and history show here." : "");
       return;
     }
-    const { cluster, index } = entry;
-    setText($("panel-title"), login === state.selected ? "Selected" : "Hovered");
-    setText($("panel-node"), login);
-    setText($("panel-cluster"), `cluster of ${cluster.size} (${(cluster.links || []).length} ` +
-        `links), hub ${cluster.hub}`);
+    const cluster = entry ? entry.cluster : picked;
+    const name = pulseLineage.nameOf(cluster.id), drawn = drawnIndex(cluster.id) !== null;
+    setText($("panel-title"), !entry ? "Selected cluster"
+        : login === state.selected ? "Selected" : "Hovered");
+    setText($("panel-node"), entry ? login : name.name);
+    const born = name.born ? ` (born ${name.born})` : "";
+    const which = entry ? `cluster ${name.name}${born}: ` : born ? `born ${name.born}: ` : "";
+    setText($("panel-cluster"), `${which}${cluster.size} members, ` +
+        (drawn ? `${(cluster.links || []).length} links, hub ${cluster.hub}`
+               : "hub - (not drawn: beyond the largest shown)"));
+    const colour = view.colourOf(cluster.id);
     for (const member of cluster.members) {
       const item = make("li", member === login ? "current" : "");
       item.setAttribute("data-login", member);
-      const swatch = make("span", "swatch");
-      swatch.style.background = view.colour(index);
+      const swatch = make("span", colour ? "swatch" : "swatch undrawn");
+      if (colour) swatch.style.background = colour;
       item.append(swatch, make("span", "login", member));
-      if (member === cluster.hub) item.append(make("span", "tag", "hub"));
+      if (drawn && member === cluster.hub) item.append(make("span", "tag", "hub"));
       list.append(item);
     }
   }
 
-  function select(login) {
-    state.selected = login && view.has(login) ? login : null;
+  // ---- lineage (lineage.js): the selected cluster's history, the window's changes ------
+  const lineage = pulseLineage.create({
+    colourOf: (id) => view.colourOf(id),
+    go: (frameId, clusterId) => goTo(frameId, clusterId),
+    pick: (id) => pick(id),
+    frameBefore: (frameId) => {
+      const at = state.summaries.findIndex((f) => f.id === frameId);
+      return at > 0 ? state.summaries[at - 1].id : null;
+    },
+  });
+  let historyAsked = 0;
+
+  async function drawHistory() {
+    const id = state.cluster, shown = state.shown;
+    if (id === null || !shown) return lineage.hideHistory();
+    let life = state.histories.get(id);
+    if (!life || !life.windows.some((w) => w.frame === shown.id)) {
+      const asked = ++historyAsked;
+      try {
+        const response = await fetch("/api/history?id=" + encodeURIComponent(id));
+        if (!response.ok) throw new Error(`history: HTTP ${response.status}`);
+        life = await response.json();
+      } catch (error) {
+        if (asked === historyAsked) lineage.hideHistory();
+        return;
+      }
+      if (asked !== historyAsked) return;        // another was asked for since
+      state.histories.set(id, life);
+    }
+    if (state.cluster === id && state.shown === shown) lineage.drawHistory(life, shown.id);
+  }
+
+  async function drawChanges() {
+    const frame = state.shown;
+    if (!frame) return;
+    let previous = null;          // the window before: the sizes of those that dissolved
+    const before = (frame.dissolved || []).length &&
+        state.summaries[state.summaries.findIndex((f) => f.id === frame.id) - 1];
+    if (before) {
+      try { previous = await fetchFrame(before.id); } catch (error) { previous = null; }
+    }
+    if (state.shown === frame) {
+      lineage.drawChanges(pulseLineage.changes(frame, previous), frame, state.cluster);
+    }
+  }
+
+  function selectionChanged() {
     drawPanel();
     view.refocus();
+    drawHistory();
+    drawChanges();
+  }
+
+  function select(login) {
+    state.selected = login && view.has(login) ? login : null;
+    state.cluster = state.selected ? view.clusterOf(state.selected).cluster.id : null;
+    selectionChanged();
+  }
+
+  function pick(id) {           // a cluster of the shown window, by id
+    state.selected = null;
+    state.cluster = findCluster(state.shown, id) ? id : null;
+    selectionChanged();
+  }
+
+  // Shows the stored window frameId, paused, with the cluster clusterId selected.
+  async function goTo(frameId, clusterId) {
+    const index = state.summaries.findIndex((f) => f.id === frameId);
+    if (index < 0) return;
+    state.live = false;
+    state.selected = null;
+    state.cluster = clusterId;
+    await showIndex(index);
   }
 
   function hover(login) {
@@ -91,134 +186,9 @@
   view.on("clickNode", ({ node }) => select(node));
   view.on("clickStage", () => select(null));
 
-  // ---- charts --------------------------------------------------------------------------
-  const CHART = { displayModeBar: false, responsive: true };
-  const FONT = { family: "system-ui, sans-serif", size: 12, color: "#1d2430" };
-
-  function buckets(histogram) {
-    const counts = BUCKETS.map(() => 0);
-    for (const [size, count] of Object.entries(histogram || {})) {
-      const s = Number(size);
-      const i = BUCKETS.findIndex(([, lo, hi]) => s >= lo && s <= hi);
-      if (i >= 0) counts[i] += Number(count);
-    }
-    return counts;
-  }
-
-  // A log count axis, each bar labelled with its count: one bar of 1 stays visible beside
-  // 313 pairs, and an empty bucket reads 0.
-  function drawSizes(frame) {
-    const counts = buckets(frame ? frame.size_histogram : {});
-    const names = BUCKETS.map((b) => b[0]), floor = 0.5;
-    Plotly.react("chart-sizes", [{
-      type: "bar", x: names, y: counts.map((n) => n || null), marker: { color: "#3949ab" },
-      customdata: counts, hovertemplate: "size %{x}: %{customdata} components<extra></extra>",
-    }], {
-      font: FONT, margin: { l: 50, r: 12, t: 18, b: 40 },
-      xaxis: { title: { text: "component size (members)" }, type: "category" },
-      yaxis: { title: { text: "components (log)" }, type: "log", dtick: 1,
-               range: [Math.log10(floor), Math.log10(Math.max(10, ...counts)) + 0.25] },
-      // On a log axis annotations are placed by the log of the value.
-      annotations: counts.map((n, i) => ({
-        x: i, y: Math.log10(n || floor), yanchor: "bottom", showarrow: false,   // x: the i-th bar
-        text: String(n), font: { size: 12, color: "#1d2430" },
-      })),
-    }, CHART);
-  }
-
-  // The time chart plots one slot per period: a window's frame, or nothing. Missing
-  // windows leave empty slots, so the lines break there instead of crossing them; a
-  // stretch of more than an hour without frames becomes a few slots only, marked with how
-  // long it lasted, so hours years apart in one store each keep a readable width.
-  const LONG_GAP = 3600e3, STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440];
-  const lasted = (ms) => ms >= 2 * 86400e3 ? `${Math.round(ms / 86400e3).toLocaleString("en")} days`
-      : ms >= 2 * 3600e3 ? `${Math.round(ms / 3600e3)} h` : `${Math.round(ms / 60e3)} min`;
-  const day = (ms) => new Date(ms).toLocaleDateString("en", { timeZone: "UTC",
-                                                              dateStyle: "medium" });
-
-  function timeSlots(s) {
-    let period = Infinity;
-    for (let i = 1; i < s.length; i++) {
-      const d = s[i].window_end - s[i - 1].window_end;
-      if (d > 0) period = Math.min(period, d);
-    }
-    const slots = [], cuts = [], cutSlots = Math.max(3, Math.round(0.03 * s.length));
-    const empty = (n) => { for (let k = 0; k < n; k++) slots.push({ x: `gap ${slots.length}` }); };
-    s.forEach((f, i) => {
-      const gap = i ? f.window_end - s[i - 1].window_end : 0;
-      if (gap > LONG_GAP) {
-        empty(Math.floor(cutSlots / 2));
-        cuts.push({ x: `gap ${slots.length}`, text: lasted(gap) + " later" });
-        empty(cutSlots - Math.floor(cutSlots / 2));
-      } else if (gap > period) {
-        empty(Math.round(gap / period) - 1);
-      }
-      slots.push({ x: plotTime(f.window_end), f, first: !i || gap > LONG_GAP });
-    });
-    // Ticks at round times, about one per 10% of the axis (or at the first window of a
-    // stretch that has none); a date under the first of each stretch and wherever the day
-    // changes.
-    const step = 60e3 * (STEPS.find((m) => m * 60e3 >= slots.length * period / 10) || 1440);
-    const framed = slots.filter((slot) => slot.f);
-    const picked = new Set(framed.filter((slot) => !(slot.f.window_end % step)));
-    for (let i = 1, start = 0; i <= framed.length; i++) {
-      if (i < framed.length && !framed[i].first) continue;     // framed[start..i): a stretch
-      if (!framed.slice(start, i).some((o) => picked.has(o))) picked.add(framed[start]);
-      start = i;
-    }
-    let lastDay = null, fresh = false;
-    const ticks = [];
-    for (const slot of framed) {
-      fresh = fresh || slot.first;
-      if (!picked.has(slot)) continue;
-      const d = day(slot.f.window_end);
-      const date = fresh || d !== lastDay ? "<br>" + d : "";
-      ticks.push([slot.x, utc(slot.f.window_end).slice(11) + date]);
-      [lastDay, fresh] = [d, false];
-    }
-    return { slots, cuts, ticks };
-  }
-
-  function drawTime() {
-    const { slots, cuts, ticks } = timeSlots(state.summaries);
-    const x = slots.map((slot) => slot.x);
-    // A window alone between empty slots has no line to show it: it gets a dot.
-    const alone = slots.map((slot, i) => slot.f && !(slots[i - 1] || {}).f &&
-        !(slots[i + 1] || {}).f ? 5 : 0);
-    const line = (name, key, extra) => ({
-      type: "scatter", mode: "lines+markers", name, x, connectgaps: false,
-      y: slots.map((slot) => slot.f ? slot.f[key] : null),
-      customdata: slots.map((slot) => slot.f ? slot.f.id : null),
-      marker: { size: alone, color: extra.line.color }, ...extra,
-    });
-    const rule = (at, line) => ({ type: "line", xref: "x", yref: "paper", y0: 0, y1: 1,
-                                  x0: at, x1: at, line });
-    const shapes = cuts.map((c) => rule(c.x, { color: "#9aa5b5", width: 1, dash: "dash" }));
-    if (state.shown) {
-      shapes.push(rule(plotTime(state.shown.window_end),
-                       { color: "#d98e04", width: 2, dash: "dot" }));
-    }
-    const annotations = cuts.map((c) => ({
-      x: c.x, xref: "x", y: 1, yref: "paper", yanchor: "bottom", showarrow: false,
-      text: c.text, font: { size: 11, color: "#6b7585" },
-    }));
-    Plotly.react("chart-time", [
-      line("components", "components", { line: { color: "#1f77b4" } }),
-      line("edges", "edges", { line: { color: "#7f7f7f" } }),
-      line("largest cluster", "largest", { yaxis: "y2", line: { color: "#d62728" } }),
-    ], {
-      font: FONT, margin: { l: 50, r: 60, t: 18, b: 40 }, shapes, annotations,
-      hovermode: "x unified",
-      legend: { orientation: "h", x: 1, y: 1.08, yanchor: "bottom", xanchor: "right" },
-      xaxis: { type: "category", tickmode: "array", tickvals: ticks.map((t) => t[0]),
-               ticktext: ticks.map((t) => t[1]), tickangle: 0, showgrid: true,
-               range: [-0.5, Math.max(0.5, slots.length - 0.5)] },
-      yaxis: { title: { text: "components, edges" }, rangemode: "tozero" },
-      yaxis2: { title: { text: "largest cluster" }, overlaying: "y", side: "right",
-                rangemode: "tozero", showgrid: false, tickformat: "d", tickmode: "auto",
-                nticks: 6 },
-    }, CHART);
-  }
+  // ---- charts (charts.js) ---------------------------------------------------------------
+  const drawSizes = (frame) => pulseCharts.drawSizes(frame);
+  const drawTime = () => pulseCharts.drawTime(state.summaries, state.shown);
 
   // ---- frames, timeline and live mode --------------------------------------------------
   function summarise(frame) {
@@ -264,6 +234,8 @@
     setText($("stat-largest"), summarise(frame).largest);
     drawGraph(frame);
     drawPanel();
+    drawHistory();
+    drawChanges();
     drawSizes(frame);
     drawTime();
     drawTimeline();
@@ -314,6 +286,7 @@
 
   function received(frame) {
     state.full.set(frame.id, frame);
+    state.histories.clear();      // a new or rewritten window may lengthen any history
     upsert(summarise(frame));
     const newest = state.summaries[state.summaries.length - 1];
     if (newest.id === frame.id) state.head = frame.id;
@@ -362,13 +335,28 @@
       edges: view.size(),
       clusterSizes: state.shown ? (state.shown.clusters || []).map((c) => c.size) : [],
       selected: state.selected,
+      cluster: state.cluster,
+      history: $("history").hidden ? null : {
+        id: $("history-name").firstChild && $("history-name").firstChild.getAttribute("title"),
+        sizes: (($("history-chart").data || [])[0] || {}).y || [],
+        events: [...document.querySelectorAll("#history-events li")].map((li) => li.textContent),
+        whats: [...document.querySelectorAll("#history-events li")].map((li) =>
+            li.getAttribute("data-what")),
+      },
+      changes: [...document.querySelectorAll("#changes li")].map((li) => ({
+        kind: li.getAttribute("data-kind"), id: li.getAttribute("data-cluster") })),
       panelLogin: $("panel-node").textContent,
-      panelMembers: [...document.querySelectorAll("#panel-members .login")].map((n) => n.textContent),
-      buckets: state.shown ? buckets(state.shown.size_histogram) : null,
+      panelMembers: [...document.querySelectorAll("#panel-members .login")]
+          .map((n) => n.textContent),
+      buckets: state.shown ? pulseCharts.buckets(state.shown.size_histogram) : null,
     }),
     // Where a node is drawn, in CSS pixels from the graph container's top-left.
     nodePosition: (login) => view.nodePosition(login),
     clickNode: (login) => select(login),   // what a click on that node does
+    pickCluster: (id) => pick(id),          // what a click on a cluster in the changes does
+    goTo: (frameId, clusterId) => goTo(frameId, clusterId),   // a click on a history's link
+    colourOf: (id) => view.colourOf(id),    // a drawn cluster's colour (null: not drawn)
+    preferredColour: (id) => pulseGraph.preferredColour(id),
     // The drawing as rendered: px per layout unit, each cluster's nodes as drawn (CSS px
     // from the graph container's top-left, colour), the label boxes of the last render.
     drawing: () => view.drawing(state.shown ? state.shown.clusters || [] : []),

@@ -12,7 +12,7 @@
 
   // Each cluster a sunflower disc round its hub (best-linked members nearest); the discs
   // packed in rows, largest first, in a box shaped like the canvas.
-  function layout(clusters, aspect) {
+  function layout(clusters, aspect, remembered) {
     const discs = clusters.map((c) => ({ c, r: 0.9 * Math.sqrt(c.size) + 0.6 }));
     const area = discs.reduce((s, d) => s + (2 * d.r + 1) ** 2, 0);
     const widest = discs.reduce((m, d) => Math.max(m, 2 * d.r), 0);
@@ -38,30 +38,64 @@
       });
       Object.assign(d, { cx, cy });
     }
-    return { spots, discs, colours: colourDiscs(discs) };
+    return { spots, discs, colours: colourDiscs(discs, remembered || new Map()) };
   }
 
-  // Neighbouring discs (edges under NEAR units apart: side by side in a row, above, below
-  // or diagonal across rows; discs in a row are 1 unit apart) never share a colour. Greedy,
-  // largest cluster first: each takes the least used colour none of its neighbours has
-  // (12 colours; in the bundled hours' frames a disc has at most 4 neighbours before it).
-  const NEAR = 5;
-  function colourDiscs(discs) {
-    const used = PALETTE.map(() => 0), picked = [];
-    discs.forEach((d, i) => {
-      const taken = new Set();
-      for (let j = 0; j < i; j++) {
-        const e = discs[j];
-        if (Math.hypot(d.cx - e.cx, d.cy - e.cy) - d.r - e.r < NEAR) taken.add(picked[j]);
-      }
-      let best = -1;
-      PALETTE.forEach((_, k) => {
-        if (!taken.has(k) && (best < 0 || used[k] < used[best])) best = k;
-      });
-      if (best < 0) best = used.indexOf(Math.min(...used));
-      used[best] += 1;
-      picked.push(best);
+  // A cluster's colour comes from its id, so it keeps it while it keeps its id (lineage
+  // ids: transforms/lineage.py): its preferences are the colour it was last drawn in on
+  // this page, if any, then the palette in an order hashed from the id. Neighbouring discs
+  // (edges under NEAR units apart: side by side in a row, above, below or diagonal across
+  // rows; discs in a row are 1 unit apart) never share a colour: the oldest cluster first
+  // (the window its id was born in; ids of frames stored before lineage count as youngest,
+  // largest first), each takes its first preference that no neighbour coloured before it
+  // has. So a cluster changes colour only when it comes beside an older one of the same
+  // colour, and then keeps the new one (12 colours; a disc has at most 8 neighbours in the
+  // bundled hours' frames).
+  const NEAR = 5, STRIDES = [1, 5, 7, 11];     // strides coprime with 12: every colour once
+  function hashOf(text) {                      // FNV-1a, 32 bits, over UTF-16 code units
+    let h = 0x811c9dc5;
+    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+    return h >>> 0;
+  }
+  function preferences(id) {
+    const h = hashOf(String(id)), first = h % PALETTE.length;
+    const stride = STRIDES[(h >>> 16) & 3];
+    return PALETTE.map((_, k) => (first + k * stride) % PALETTE.length);
+  }
+  // The window start (ms) a lineage id "<window_start>/<first member>" was born in.
+  function bornAt(id) {
+    const m = /^(\d{1,15})\//.exec(String(id));
+    return m ? Number(m[1]) : Infinity;
+  }
+  const preferredColour = (id) => PALETTE[preferences(id)[0]];
+
+  const REMEMBERED = 20000;      // colours kept for the clusters drawn last, at most
+  function colourDiscs(discs, remembered) {
+    const picked = discs.map(() => -1);
+    const order = discs.map((_, i) => i).sort((i, j) => {
+      const a = bornAt(discs[i].c.id), b = bornAt(discs[j].c.id);
+      return a === b ? i - j : a < b ? -1 : 1;
     });
+    for (const i of order) {
+      const d = discs[i], taken = new Set();
+      discs.forEach((e, j) => {
+        if (picked[j] >= 0 && Math.hypot(d.cx - e.cx, d.cy - e.cy) - d.r - e.r < NEAR) {
+          taken.add(picked[j]);
+        }
+      });
+      const prefs = preferences(d.c.id), last = remembered.get(d.c.id);
+      if (last !== undefined) prefs.unshift(last);
+      const free = prefs.find((k) => !taken.has(k));
+      picked[i] = free === undefined ? prefs[0] : free;
+    }
+    discs.forEach((d, i) => {      // most recently drawn last: the first ones go first
+      remembered.delete(d.c.id);
+      remembered.set(d.c.id, picked[i]);
+    });
+    for (const id of remembered.keys()) {
+      if (remembered.size <= REMEMBERED) break;
+      remembered.delete(id);
+    }
     return picked.map((k) => PALETTE[k]);
   }
 
@@ -74,12 +108,15 @@
   const overlap = (a, b) => a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
 
   // The graph drawn in `container`. pointer() gives the logins under the pointer and
-  // clicked, {hovered, selected}: their cluster is brought forward, the rest dimmed.
+  // clicked, and the index of the selected cluster, {hovered, selected, cluster}: the
+  // cluster of the first of them that is set is brought forward, the rest dimmed.
   function create(container, pointer) {
     const graph = new graphology.Graph({ type: "undirected", multi: false, allowSelfLoops: false });
     const clusterOf = new Map();   // login -> {cluster, index} of the drawn clusters
     let colours = [];               // the drawn clusters' colours, by cluster index
     let discs = [];                 // and their discs in the layout: {cx, cy, r}
+    let drawnIds = [];              // and their ids
+    const remembered = new Map();   // cluster id -> the palette index it was last drawn in
     const colour = (index) => colours[index] || PALETTE[index % PALETTE.length];
 
     const renderer = new Sigma(graph, container, {
@@ -105,10 +142,10 @@
     });
 
     function focusCluster() {
-      const { hovered, selected } = pointer();
+      const { hovered, selected, cluster } = pointer();
       const login = hovered || selected;
       const entry = login && clusterOf.get(login);
-      return entry ? entry.index : null;
+      return entry ? entry.index : Number.isInteger(cluster) ? cluster : null;
     }
 
     // Hub labels never overlap: before each render's labels are drawn, each hub (largest
@@ -213,10 +250,12 @@
       graph.clear();
       clusterOf.clear();
       const box = container.getBoundingClientRect();
-      const drawing = layout(clusters, Math.max(0.5, box.width / Math.max(1, box.height)));
+      const drawing = layout(clusters, Math.max(0.5, box.width / Math.max(1, box.height)),
+                             remembered);
       const spots = drawing.spots;
       colours = drawing.colours;
       discs = drawing.discs;
+      drawnIds = clusters.map((c) => c.id);
       clusters.forEach((c, index) => {
         for (const login of c.members) {
           const key = keyOf(login);
@@ -250,6 +289,11 @@
       has: (login) => typeof login === "string" && graph.hasNode(keyOf(login)),
       clusterOf: (login) => clusterOf.get(login),   // {cluster, index} or undefined
       colour,
+      // A drawn cluster's colour by id; null for one not drawn.
+      colourOf: (id) => {
+        const index = drawnIds.indexOf(id);
+        return index >= 0 ? colour(index) : null;
+      },
       order: () => graph.order,
       size: () => graph.size,
       // Where a node is drawn, in CSS pixels from the container's top-left.
@@ -273,5 +317,5 @@
     });
   }
 
-  window.pulseGraph = Object.freeze({ create, layout });
+  window.pulseGraph = Object.freeze({ create, layout, preferredColour, bornAt });
 })();

@@ -1,0 +1,188 @@
+"""Lineage: which cluster of a window continues which cluster of the window one period
+before, so a community keeps its id while it lives (docs/frames.md states the rule).
+
+follow() is the rule, pure. FollowClusters applies it inside the graph, batch and
+streaming alike: one stateful step that follows each window once the previous one is
+final, re-follows the later windows when a late pane rewrites a window, and on a bounded
+run re-follows the stored frames of other runs that this run's windows precede."""
+from typing import Any, Dict, Tuple
+
+import apache_beam as beam
+from apache_beam.coders import PickleCoder
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import (BagStateSpec, ReadModifyWriteStateSpec,
+                                              TimerSpec, on_timer)
+from apache_beam.utils.timestamp import Timestamp
+
+from pulse.schemas.counters import FRAMES_RELINKED, counter
+from pulse.transforms.frames import new_cluster_id
+
+__all__ = ["follow", "lineage", "FollowClusters"]
+
+
+def _all_clusters(frame):
+  return frame["clusters"] + frame.get("more_clusters", [])
+
+
+def follow(previous, frame):
+  """`frame` with its clusters' lineage from `previous` (the frame of the window one
+  period earlier, lineage done; None when that window holds no edges): ids, `from`,
+  `change`, and the frame's `dissolved`. Returns a new frame; neither input changes."""
+  before = _all_clusters(previous) if previous else []
+  owner = {login: i for i, cluster in enumerate(before) for login in cluster["members"]}
+  now = _all_clusters(frame)
+  ranked_from, first_next = [], {}   # first_next: before's index -> (rank key, now's index)
+  for j, cluster in enumerate(now):
+    shared = {}
+    for login in cluster["members"]:
+      i = owner.get(login)
+      if i is not None:
+        shared[i] = shared.get(i, 0) + 1
+    ranked_from.append(sorted(shared.items(), key=lambda item: (
+        -item[1], -before[item[0]]["size"], before[item[0]]["id"])))
+    for i, n in shared.items():
+      key = (-n, -cluster["size"], cluster["members"][0])
+      if i not in first_next or key < first_next[i][0]:
+        first_next[i] = (key, j)
+  followed = []
+  for j, cluster in enumerate(now):
+    ranked = ranked_from[j]
+    continues = bool(ranked) and first_next[ranked[0][0]][1] == j
+    followed.append({
+        **cluster,
+        "id": before[ranked[0][0]]["id"] if continues else
+              new_cluster_id(frame["window_start"], cluster["members"]),
+        "from": [{"id": before[i]["id"], "shared": n} for i, n in ranked],
+        "change": ("merged" if len(ranked) > 1 else "split" if ranked and not continues
+                   else "continued" if continues else "born"),
+    })
+  listed = len(frame["clusters"])
+  return {**frame, "clusters": followed[:listed], "more_clusters": followed[listed:],
+          "dissolved": sorted(c["id"] for i, c in enumerate(before) if i not in first_next)}
+
+
+def lineage(frame):
+  """What follow() decides for a frame: equal for two versions of a window exactly when
+  the windows after it follow them alike. A frame stored before lineage has none."""
+  return ([(c["id"], c.get("change"), [(f["id"], f["shared"]) for f in c.get("from", ())])
+           for c in _all_clusters(frame)], frame.get("dissolved"))
+
+
+class FollowClusters(beam.PTransform):
+  """Frames -> the same frames with lineage (follow()), each once its previous window is
+  final, and again whenever a late pane changes a window before it.
+
+  Args:
+    geometry: the WindowGeometry (schemas/windows.py).
+    stored_frame: a picklable callable, window start ms -> the stored frame of that
+      window or None (io/stores.StoredFrame): the previous window of this run's first
+      window, of a window after a gap, and for a bounded run the stored windows that this
+      run's windows precede. None: nothing is stored (each run stands alone).
+  Input: frames in their sliding windows, timestamped at their window's end (ToFrames).
+  Returns: frames with lineage, in the global window: each window's frame, and the frames
+    that a late pane or this run's windows changed the lineage of.
+
+  The rule for late data: a window rewritten by a late pane is followed again from its
+  previous window as it stands, and so is each window after it in turn, as long as its
+  lineage changes (a window whose lineage stays as it was changes none after it).
+  """
+  def __init__(self, geometry, stored_frame=None):
+    super().__init__()
+    self.geometry, self.stored_frame = geometry, stored_frame
+
+  def expand(self, frames):
+    return (frames
+            | "Unwindowed" >> beam.WindowInto(beam.window.GlobalWindows())
+            | "OneKey" >> beam.Map(lambda frame: ("", frame)).with_output_types(
+                Tuple[str, Dict[str, Any]])
+            | "Follow" >> beam.ParDo(_FollowFn(self.geometry, self.stored_frame,
+                                               relink_stored=frames.is_bounded)))
+
+
+class _FollowFn(beam.DoFn):
+  """One key; frames wait in `pending` until the watermark passes the latest of them
+  (frames arrive once their window closed, so that is soon), then are followed in window
+  order. `recent` keeps the followed frames a late pane can still reach back to."""
+  PENDING = BagStateSpec("pending", PickleCoder())
+  RECENT = ReadModifyWriteStateSpec("recent", PickleCoder())   # {window start: frame}
+  WAKE_AT = ReadModifyWriteStateSpec("wake_at", PickleCoder())
+  WAKE = TimerSpec("wake", TimeDomain.WATERMARK)
+
+  def __init__(self, geometry, stored_frame, relink_stored):
+    self.geometry, self.stored_frame = geometry, stored_frame
+    self.relink_stored = relink_stored and stored_frame is not None
+    self.relinked = counter(FRAMES_RELINKED)
+
+  def process(self, item, pending=beam.DoFn.StateParam(PENDING),
+              wake_at=beam.DoFn.StateParam(WAKE_AT), wake=beam.DoFn.TimerParam(WAKE)):
+    frame = item[1]
+    pending.add(frame)
+    # Timers have millisecond precision; a frame's timestamp is its window's last ms.
+    at = frame["window_end"] - 1
+    if (wake_at.read() or -1) < at:
+      wake_at.write(at)
+      wake.set(Timestamp(micros=at * 1000))
+
+  @on_timer(WAKE)
+  def wake_up(self, pending=beam.DoFn.StateParam(PENDING),
+              recent=beam.DoFn.StateParam(RECENT), wake_at=beam.DoFn.StateParam(WAKE_AT)):
+    newest_pane = {}      # accumulating panes: the newest of a window holds the most edges
+    for frame in pending.read():
+      start = frame["window_start"]
+      if start not in newest_pane or frame["edges"] > newest_pane[start]["edges"]:
+        newest_pane[start] = frame
+    pending.clear()
+    wake_at.clear()
+    known = recent.read() or {}
+    changed = {}          # window start -> its frame as it now stands: emitted once
+    for start in sorted(newest_pane):
+      for frame in self._follow_in(known, newest_pane[start], newest_pane):
+        changed[frame["window_start"]] = frame
+    if self.relink_stored and known:
+      for frame in self._relink(known, max(known) + self.geometry.period_ms, None):
+        changed[frame["window_start"]] = frame
+    yield from (changed[start] for start in sorted(changed))
+    if known:             # keep what a late pane can still reach back to
+      keep_from = max(known) - self.geometry.lateness_ms - 2 * self.geometry.period_ms
+      known = {start: f for start, f in known.items() if start >= keep_from}
+    recent.write(known)
+
+  def _previous(self, known, start):
+    before = start - self.geometry.period_ms
+    if before in known:
+      return known[before]
+    return self.stored_frame(before) if self.stored_frame else None
+
+  def _follow_in(self, known, frame, waiting):
+    """Follows one frame into `known` and yields it, then the frames after it whose
+    lineage that changes (but those `waiting` to be followed in turn)."""
+    start, period = frame["window_start"], self.geometry.period_ms
+    newest = max(known, default=None)
+    if self.relink_stored and newest is not None and start > newest + period:
+      yield from self._relink(known, newest + period, start)   # stored frames in a gap
+    known[start] = follow(self._previous(known, start), frame)
+    yield known[start]
+    later = start + period
+    while later in known and later not in waiting:   # after a late pane, while it matters
+      again = follow(known[later - period], known[later])
+      if lineage(again) == lineage(known[later]):
+        break
+      known[later] = again
+      self.relinked.inc()
+      yield again
+      later += period
+
+  def _relink(self, known, start, stop):
+    """Re-follows the stored frames from `start` (before `stop`, if given) while their
+    lineage changes: they are other runs' windows, now after this run's."""
+    while stop is None or start < stop:
+      stored = self.stored_frame(start)
+      if stored is None:
+        return
+      again = follow(self._previous(known, start), stored)
+      if lineage(again) == lineage(stored):
+        return
+      known[start] = again
+      self.relinked.inc()
+      yield again
+      start += self.geometry.period_ms
