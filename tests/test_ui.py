@@ -182,6 +182,17 @@ def _pulse_ui(sink, port, log_path):
 
 
 @contextmanager
+def _page_over(frames, tmp_path, name="frames"):
+  """A store of `frames`, `pulse ui` over it, and a Chromium: yields (store, url, driver)."""
+  sink = f"sqlite://{tmp_path}/{name}.db"
+  store = open_store(sink)
+  store.write(frames)
+  with _pulse_ui(sink, free_port(), tmp_path / "pulse-ui.log") as url, \
+       _chromium(tempfile.mkdtemp(dir=tmp_path, prefix="chromium-")) as driver:
+    yield store, url, driver
+
+
+@contextmanager
 def _chromium(profile):
   from selenium import webdriver
   from selenium.webdriver.chrome.service import Service
@@ -323,14 +334,10 @@ def test_live_ui_in_chromium(run_pulse, tmp_path):
   _chromium_or_skip()
   with _time_limit(150):
     frames = run_pulse(HOURS["2011"]).frames
-    sink = f"sqlite://{tmp_path}/ui.db"
-    store = open_store(sink)
-    store.write(frames)
     busiest = max(frames, key=lambda f: sum(c["size"] for c in f["clusters"]))
     period = frames[1]["window_start"] - frames[0]["window_start"]
     after = lambda k: frames[-1]["window_start"] + k * period   # noqa: E731  k periods on
-    with _pulse_ui(sink, free_port(), tmp_path / "pulse-ui.log") as url, \
-         _chromium(tempfile.mkdtemp(dir=tmp_path, prefix="chromium-")) as driver:
+    with _page_over(frames, tmp_path, "ui") as (store, url, driver):
       started = time.monotonic()
       driver.get(url)
       # It opens, live, on the newest window that holds clusters: not the run's fading tail
@@ -431,11 +438,7 @@ def test_ui_over_hours_years_apart_in_chromium(run_pulse, tmp_path):
     first_2012 = years.index(2012)
     missing = frames[first_2012 + 30:first_2012 + 35]
     kept = [f for f in frames if f not in missing]
-    sink = f"sqlite://{tmp_path}/years.db"
-    store = open_store(sink)
-    store.write(kept)
-    with _pulse_ui(sink, free_port(), tmp_path / "pulse-ui.log") as url, \
-         _chromium(tempfile.mkdtemp(dir=tmp_path, prefix="chromium-")) as driver:
+    with _page_over(kept, tmp_path, "years") as (store, url, driver):
       driver.get(url)
       first = opening(kept)
       state, _ = _wait(driver, "the stored frames", lambda s: s["connected"] and

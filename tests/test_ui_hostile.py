@@ -3,14 +3,13 @@ properties (drawn, listed and followed like any other), and clients that open co
 and never finish their request (held in bounded number, for a bounded time)."""
 import selectors
 import socket
-import tempfile
 import time
 import urllib.request
 
 import pytest
 
 from helpers import free_port
-from test_ui import (_check_drawing, _chromium, _chromium_or_skip, _click_node, _pulse_ui,
+from test_ui import (_check_drawing, _chromium_or_skip, _click_node, _page_over,
                      _pulse_ui_process, _time_limit, _wait, distinct_links)
 
 from pulse.io.stores import open_store
@@ -91,11 +90,7 @@ def test_logins_named_like_object_properties_in_chromium(tmp_path):
   first, second, plain = hostile_frames()
   assert {m for c in first["clusters"] for m in c["members"]} >= set(PROTO)
   with _time_limit(120):
-    sink = f"sqlite://{tmp_path}/proto.db"
-    store = open_store(sink)
-    store.write([first])
-    with _pulse_ui(sink, free_port(), tmp_path / "pulse-ui.log") as url, \
-         _chromium(tempfile.mkdtemp(dir=tmp_path, prefix="chromium-")) as driver:
+    with _page_over([first], tmp_path, "proto") as (store, url, driver):
       driver.get(url)
       _wait(driver, "the stored frame", lambda s: s["connected"] and s["frames"] == 1, 30)
       _check_shown(driver, first)

@@ -5,16 +5,14 @@ its id. Over the hand-written lineage of tests/test_history.py, then over a real
 run of the 2015 hour (whose screenshot is docs/ui-lineage.png)."""
 import os
 import shutil
-import tempfile
 
 import pytest
 
-from helpers import HOURS, REPO, free_port
+from helpers import HOURS, REPO
 from test_history import (A, B, C, D, E, O, X, at, lineage_frames)
-from test_ui import (_check_drawing, _chromium, _chromium_or_skip, _click_node, _pulse_ui,
-                     _time_limit, _wait)
+from test_ui import (_check_drawing, _chromium_or_skip, _click_node, _page_over, _time_limit,
+                     _wait)
 
-from pulse.io.stores import open_store
 from pulse.ui.history import cluster_history
 
 KINDS = ["merged", "split", "born", "dissolved"]
@@ -77,11 +75,7 @@ def test_following_clusters_over_hand_written_lineage(tmp_path):
   frames = lineage_frames()
   by_id = {f["id"]: f for f in frames}
   with _time_limit(120):
-    sink = f"sqlite://{tmp_path}/lineage.db"
-    store = open_store(sink)
-    store.write(frames)
-    with _pulse_ui(sink, free_port(), tmp_path / "pulse-ui.log") as url, \
-         _chromium(tempfile.mkdtemp(dir=tmp_path, prefix="chromium-")) as driver:
+    with _page_over(frames, tmp_path, "lineage") as (store, url, driver):
       driver.get(url)
       # It opens on the window with the most clustered members (the newest of equals).
       state, _ = _wait(driver, "the stored frames", lambda s: s["connected"] and
@@ -97,7 +91,7 @@ def test_following_clusters_over_hand_written_lineage(tmp_path):
       assert state["selected"] == "carol" and state["history"]["sizes"] == [4, 5, 8, 5]
       assert state["history"]["whats"] == [
           "born", "merged with", "split off", "dissolved: no successor"]
-      assert state["history"]["events"][1] == f"12:02–12:12 merged with erin12:00 (3 shared)"
+      assert state["history"]["events"][1] == "12:02–12:12 merged with erin12:00 (3 shared)"
 
       # The predecessor it merged with: the window before, B selected (drawn there).
       _click(driver, f'#history-events li[data-what="merged with"] button[data-cluster="{B}"]')
@@ -173,11 +167,7 @@ def test_following_a_cluster_over_a_real_hour(run_pulse, tmp_path):
     ended = cluster_history(frames, predecessor["id"])["end"]
     assert ended["how"] == "merged" and ended["frame"] == merge_window["frame"]
     assert cluster["id"] in [s["id"] for s in ended["into"]]
-    sink = f"sqlite://{tmp_path}/hour.db"
-    store = open_store(sink)
-    store.write(frames)
-    with _pulse_ui(sink, free_port(), tmp_path / "pulse-ui.log") as url, \
-         _chromium(tempfile.mkdtemp(dir=tmp_path, prefix="chromium-")) as driver:
+    with _page_over(frames, tmp_path, "hour") as (store, url, driver):
       driver.get(url)
       _wait(driver, "the stored frames", lambda s: s["connected"] and
             s["frames"] == len(frames), 30)
