@@ -87,7 +87,8 @@ def plan(spec):
           committed[tp.partition] = tp
     ranges, resume = [], None
     for p in partitions:
-      low, high = consumer.get_watermark_offsets(TopicPartition(spec.topic, p), timeout=30)
+      low, high = _retrying(lambda p=p: consumer.get_watermark_offsets(
+          TopicPartition(spec.topic, p), timeout=30))
       if p in committed:
         start = committed[p].offset
         if committed[p].metadata:
@@ -105,15 +106,16 @@ def _retrying(call, seconds=60):
   """call() again while Kafka answers with a retriable error (a coordinator still loading
   after a broker start, a leader election), for at most `seconds`."""
   from confluent_kafka import KafkaError, KafkaException
-  coordinator = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-                 KafkaError.COORDINATOR_NOT_AVAILABLE}
+  passing = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+             KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_LEADER_FOR_PARTITION,
+             KafkaError.LEADER_NOT_AVAILABLE}
   deadline = time.monotonic() + seconds
   while True:
     try:
       return call()
     except KafkaException as error:
       kafka_error = error.args[0]
-      retriable = kafka_error.retriable() or kafka_error.code() in coordinator
+      retriable = kafka_error.retriable() or kafka_error.code() in passing
       if not retriable or time.monotonic() > deadline:
         raise
       LOG.info("Kafka: %s; retrying", error.args[0].str())

@@ -13,7 +13,7 @@ import subprocess
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pulse.cli import main
+from pulse.cli import COMMANDS, main
 from pulse.pipeline.options import PulseOptions
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -148,7 +148,7 @@ def known_flags():
     cls._add_argparse_args(parser)   # pylint: disable=protected-access
   PulseOptions._add_argparse_args(parser)   # pylint: disable=protected-access
   flags = {s for action in parser._actions for s in action.option_strings}
-  for command in ("convert", "export", "firehose", "synth", "ui"):
+  for command in sorted(set(COMMANDS) - {"run"}):
     flags |= set(re.findall(r"--\w+", help_text(command)))
   for script in ("run_direct.sh", "run_flink.sh", "run_dataflow.sh"):
     flags |= set(re.findall(r"--\w+", read(os.path.join(REPO, script))))

@@ -141,7 +141,8 @@ class SQLiteFrameStore(FrameStore):
       with self._waiting(timeout_s) as db:
         db.executemany("INSERT OR REPLACE INTO panes (start, edges, links) VALUES (?, ?, ?)",
                        rows)
-    self.budget.run(f"writing {len(rows)} pane summaries", insert)
+    self.budget.run(f"writing {len(rows)} pane summaries", insert,
+                    unwritten=f"{len(rows)} of {len(rows)} pane summaries")
     return len(rows)
 
   def panes(self, start_ms, end_ms):
