@@ -43,6 +43,13 @@ setup(
             "gcp-storage-emulator>=2024.8.3",
             "selenium>=4.20",   # drives Debian's chromium + chromedriver in tests/test_ui.py
         ],
+        # bench/peer.py and bench/vs_peer.py: the hand-written polars + scipy peer
+        # (polars reads Avro itself: pl.read_avro).
+        "bench": [
+            "polars>=1.0",
+            "scipy>=1.11",
+            "numpy>=1.24",
+        ],
     },
     entry_points={"console_scripts": ["pulse = pulse.cli:main"]},
 )

@@ -8,7 +8,8 @@ run re-follows the stored frames of other runs that this run's windows precede."
 from typing import Any, Dict, Tuple
 
 import apache_beam as beam
-from apache_beam.coders import PickleCoder
+import orjson
+from apache_beam.coders import BytesCoder, PickleCoder, TupleCoder, VarIntCoder
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (BagStateSpec, ReadModifyWriteStateSpec,
                                               TimerSpec, on_timer)
@@ -100,11 +101,15 @@ class FollowClusters(beam.PTransform):
 
 
 class _FollowFn(beam.DoFn):
-  """One key; frames wait in `pending` until the watermark passes the latest of them
-  (frames arrive once their window closed, so that is soon), then are followed in window
-  order. `recent` keeps the followed frames a late pane can still reach back to."""
-  PENDING = BagStateSpec("pending", PickleCoder())
-  RECENT = ReadModifyWriteStateSpec("recent", PickleCoder())   # {window start: frame}
+  """One key; frames wait in `pending` for the timer, which is set when the first of them
+  arrives, at its window's end: frames arrive once their window closed, so it fires soon.
+  It follows, in window order, the frames whose window ended by then, and is set again at
+  the latest end of those still waiting (a batch run: twice in all). `recent` keeps the
+  followed frames a late pane can still reach back to. Frames are kept as JSON bytes: the
+  SDK weighs its state cache object by object on every write."""
+  PENDING = BagStateSpec("pending", TupleCoder(      # (window end, edges, frame)
+      [VarIntCoder(), VarIntCoder(), BytesCoder()]))
+  RECENT = ReadModifyWriteStateSpec("recent", PickleCoder())   # {window start: bytes}
   WAKE_AT = ReadModifyWriteStateSpec("wake_at", PickleCoder())
   WAKE = TimerSpec("wake", TimeDomain.WATERMARK)
 
@@ -116,36 +121,49 @@ class _FollowFn(beam.DoFn):
   def process(self, item, pending=beam.DoFn.StateParam(PENDING),
               wake_at=beam.DoFn.StateParam(WAKE_AT), wake=beam.DoFn.TimerParam(WAKE)):
     frame = item[1]
-    pending.add(frame)
+    pending.add((frame["window_end"], frame["edges"], orjson.dumps(frame)))
+    if wake_at.read() is None:
+      self._wake_at(frame["window_end"], wake_at, wake)
+
+  @staticmethod
+  def _wake_at(window_end, wake_at, wake):
     # Timers have millisecond precision; a frame's timestamp is its window's last ms.
-    at = frame["window_end"] - 1
-    if (wake_at.read() or -1) < at:
-      wake_at.write(at)
-      wake.set(Timestamp(micros=at * 1000))
+    wake_at.write(window_end - 1)
+    wake.set(Timestamp(micros=(window_end - 1) * 1000))
 
   @on_timer(WAKE)
   def wake_up(self, pending=beam.DoFn.StateParam(PENDING),
-              recent=beam.DoFn.StateParam(RECENT), wake_at=beam.DoFn.StateParam(WAKE_AT)):
-    newest_pane = {}      # accumulating panes: the newest of a window holds the most edges
-    for frame in pending.read():
-      start = frame["window_start"]
-      if start not in newest_pane or frame["edges"] > newest_pane[start]["edges"]:
-        newest_pane[start] = frame
+              recent=beam.DoFn.StateParam(RECENT), wake_at=beam.DoFn.StateParam(WAKE_AT),
+              wake=beam.DoFn.TimerParam(WAKE), fired=beam.DoFn.TimestampParam):
+    ready, waiting = {}, []   # ready: the newest pane of each window that ended by `fired`
+    for end, edges, data in pending.read():
+      if end - 1 > fired.micros // 1000:
+        waiting.append((end, edges, data))
+      elif end not in ready or edges > ready[end][0]:
+        ready[end] = (edges, data)   # accumulating panes: the newest holds the most edges
     pending.clear()
     wake_at.clear()
-    known = recent.read() or {}
-    changed = {}          # window start -> its frame as it now stands: emitted once
-    for start in sorted(newest_pane):
-      for frame in self._follow_in(known, newest_pane[start], newest_pane):
-        changed[frame["window_start"]] = frame
+    if waiting:
+      for item in waiting:
+        pending.add(item)
+      self._wake_at(max(end for end, _, _ in waiting), wake_at, wake)
+    ready = {end - self.geometry.size_ms: data for end, (_, data) in ready.items()}
+    known = {start: orjson.loads(data) for start, data in (recent.read() or {}).items()}
+    for start in sorted(ready):
+      # What this yields is final for this firing: the windows after a late pane are
+      # followed again only up to the next ready window, which follows its own.
+      yield from self._follow_in(known, orjson.loads(ready[start]), ready)
+      self._forget_final(known)
     if self.relink_stored and known:
-      for frame in self._relink(known, max(known) + self.geometry.period_ms, None):
-        changed[frame["window_start"]] = frame
-    yield from (changed[start] for start in sorted(changed))
-    if known:             # keep what a late pane can still reach back to
-      keep_from = max(known) - self.geometry.lateness_ms - 2 * self.geometry.period_ms
-      known = {start: f for start, f in known.items() if start >= keep_from}
-    recent.write(known)
+      yield from self._relink(known, max(known) + self.geometry.period_ms, None)
+      self._forget_final(known)
+    recent.write({start: orjson.dumps(frame) for start, frame in known.items()})
+
+  def _forget_final(self, known):
+    """Drops the followed frames that no late pane can reach back to any more."""
+    keep_from = max(known) - self.geometry.lateness_ms - 2 * self.geometry.period_ms
+    for start in [start for start in known if start < keep_from]:
+      del known[start]
 
   def _previous(self, known, start):
     before = start - self.geometry.period_ms
@@ -157,9 +175,10 @@ class _FollowFn(beam.DoFn):
     """Follows one frame into `known` and yields it, then the frames after it whose
     lineage that changes (but those `waiting` to be followed in turn)."""
     start, period = frame["window_start"], self.geometry.period_ms
-    newest = max(known, default=None)
-    if self.relink_stored and newest is not None and start > newest + period:
-      yield from self._relink(known, newest + period, start)   # stored frames in a gap
+    if self.relink_stored and known and start - period not in known:
+      newest = max(known)     # (rare: only after a gap in this run's windows)
+      if start > newest + period:
+        yield from self._relink(known, newest + period, start)   # stored frames in a gap
     known[start] = follow(self._previous(known, start), frame)
     yield known[start]
     later = start + period
