@@ -65,6 +65,20 @@ def worker_flags(workers):
   return [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
 
 
+
+def print_medians(runs, events, first_column="version"):
+  """Prints a markdown table of {name: [(seconds, peak RSS MB)]}; returns {name: median s}."""
+  print(f"| {first_column} | events | median s | events/s | peak RSS MB | runs (s) |")
+  print("|---|---|---|---|---|---|")
+  medians = {}
+  for name, results in runs.items():
+    seconds = statistics.median(s for s, _ in results)
+    medians[name] = seconds
+    print(f"| {name} | {events:,} | {seconds:.1f} | {events / seconds:,.0f} | "
+          f"{max(m for _, m in results):,.0f} | "
+          f"{' / '.join(f'{s:.1f}' for s, _ in results)} |")
+  return medians
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--events", type=int, default=1_000_000)
@@ -85,15 +99,7 @@ def main():
   for _ in range(args.repeats):         # interleaved, so all see the same machine state
     for name, pythonpath, config_flags in configs:
       runs[name].append(run_pipeline(path, config_flags, pythonpath))
-  print("| version | events | median s | events/s | peak RSS MB | runs (s) |")
-  print("|---|---|---|---|---|---|")
-  medians = {}
-  for name, results in runs.items():
-    seconds = statistics.median(s for s, _ in results)
-    medians[name] = seconds
-    print(f"| {name} | {args.events:,} | {seconds:.1f} | {args.events / seconds:,.0f} | "
-          f"{max(m for _, m in results):,.0f} | "
-          f"{' / '.join(f'{s:.1f}' for s, _ in results)} |")
+  medians = print_medians(runs, args.events)
   first = configs[0][0]
   for name in list(medians)[1:]:
     print(f"\nspeed-up of {name} over {first} (medians): "

@@ -21,7 +21,6 @@ import argparse
 import collections
 import gzip
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ import orjson
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from end_to_end import WINDOWS, worker_flags   # noqa: E402
+from end_to_end import WINDOWS, print_medians, worker_flags   # noqa: E402
 
 from pulse.firehose import synth                      # noqa: E402
 from pulse.io.bigquery_export import to_nested        # noqa: E402
@@ -188,15 +187,8 @@ def main():
       for name, run in configs:
         runs[name].append(run())
         print(f"  repeat {repeat + 1}: {name}: {runs[name][-1][0]:.1f} s", flush=True)
-    print("\n| contender | events | median s | events/s | peak RSS MB | runs (s) |")
-    print("|---|---|---|---|---|---|")
-    medians = {}
-    for name, results in runs.items():
-      seconds = statistics.median(s for s, _ in results)
-      medians[name] = seconds
-      print(f"| {name} | {args.events:,} | {seconds:.1f} | {args.events / seconds:,.0f} | "
-            f"{max(m for _, m in results):,.0f} | "
-            f"{' / '.join(f'{s:.1f}' for s, _ in results)} |")
+    print()
+    medians = print_medians(runs, args.events, "contender")
     peer = next((name for name in medians if name.startswith("peer")), None)
     for name in medians:
       if peer and name != peer:

@@ -100,17 +100,22 @@ class FollowClusters(beam.PTransform):
                                                relink_stored=frames.is_bounded)))
 
 
+def _wake_at(window_end, wake):
+  # Timers have millisecond precision; a frame's timestamp is its window's last ms.
+  wake.set(Timestamp(micros=(window_end - 1) * 1000))
+
+
 class _FollowFn(beam.DoFn):
-  """One key; frames wait in `pending` for the timer, which is set when the first of them
-  arrives, at its window's end: frames arrive once their window closed, so it fires soon.
-  It follows, in window order, the frames whose window ended by then, and is set again at
-  the latest end of those still waiting (a batch run: twice in all). `recent` keeps the
-  followed frames a late pane can still reach back to. Frames are kept as JSON bytes: the
-  SDK weighs its state cache object by object on every write."""
+  """One key; frames wait in `pending` for the timer, which each frame sets at its
+  window's end (the last set wins): frames arrive once their window closed, so it fires
+  soon. It follows, in window order, the frames whose window ended by then, and is set
+  again at the latest end of those still waiting (a batch run: at most twice in all).
+  `recent` keeps the followed frames a late pane can still reach back to. A frame costs
+  no state read (a round trip to the runner on a multi-process or remote worker), and
+  frames are kept as JSON bytes: the SDK weighs its state cache object by object."""
   PENDING = BagStateSpec("pending", TupleCoder(      # (window end, edges, frame)
       [VarIntCoder(), VarIntCoder(), BytesCoder()]))
   RECENT = ReadModifyWriteStateSpec("recent", PickleCoder())   # {window start: bytes}
-  WAKE_AT = ReadModifyWriteStateSpec("wake_at", PickleCoder())
   WAKE = TimerSpec("wake", TimeDomain.WATERMARK)
 
   def __init__(self, geometry, stored_frame, relink_stored):
@@ -119,22 +124,15 @@ class _FollowFn(beam.DoFn):
     self.relinked = counter(FRAMES_RELINKED)
 
   def process(self, item, pending=beam.DoFn.StateParam(PENDING),
-              wake_at=beam.DoFn.StateParam(WAKE_AT), wake=beam.DoFn.TimerParam(WAKE)):
+              wake=beam.DoFn.TimerParam(WAKE)):
     frame = item[1]
     pending.add((frame["window_end"], frame["edges"], orjson.dumps(frame)))
-    if wake_at.read() is None:
-      self._wake_at(frame["window_end"], wake_at, wake)
-
-  @staticmethod
-  def _wake_at(window_end, wake_at, wake):
-    # Timers have millisecond precision; a frame's timestamp is its window's last ms.
-    wake_at.write(window_end - 1)
-    wake.set(Timestamp(micros=(window_end - 1) * 1000))
+    _wake_at(frame["window_end"], wake)
 
   @on_timer(WAKE)
   def wake_up(self, pending=beam.DoFn.StateParam(PENDING),
-              recent=beam.DoFn.StateParam(RECENT), wake_at=beam.DoFn.StateParam(WAKE_AT),
-              wake=beam.DoFn.TimerParam(WAKE), fired=beam.DoFn.TimestampParam):
+              recent=beam.DoFn.StateParam(RECENT), wake=beam.DoFn.TimerParam(WAKE),
+              fired=beam.DoFn.TimestampParam):
     ready, waiting = {}, []   # ready: the newest pane of each window that ended by `fired`
     for end, edges, data in pending.read():
       if end - 1 > fired.micros // 1000:
@@ -142,17 +140,17 @@ class _FollowFn(beam.DoFn):
       elif end not in ready or edges > ready[end][0]:
         ready[end] = (edges, data)   # accumulating panes: the newest holds the most edges
     pending.clear()
-    wake_at.clear()
     if waiting:
       for item in waiting:
         pending.add(item)
-      self._wake_at(max(end for end, _, _ in waiting), wake_at, wake)
+      _wake_at(max(end for end, _, _ in waiting), wake)
     ready = {end - self.geometry.size_ms: data for end, (_, data) in ready.items()}
+    to_follow = set(ready) | {end - self.geometry.size_ms for end, _, _ in waiting}
     known = {start: orjson.loads(data) for start, data in (recent.read() or {}).items()}
     for start in sorted(ready):
-      # What this yields is final for this firing: the windows after a late pane are
-      # followed again only up to the next ready window, which follows its own.
-      yield from self._follow_in(known, orjson.loads(ready[start]), ready)
+      # What this yields is final: the windows after a late pane are followed again only
+      # up to the next window with a pane to follow, which follows its own.
+      yield from self._follow_in(known, orjson.loads(ready[start]), to_follow)
       self._forget_final(known)
     if self.relink_stored and known:
       yield from self._relink(known, max(known) + self.geometry.period_ms, None)
