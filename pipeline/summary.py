@@ -71,8 +71,10 @@ def summarise(results, options, seconds, flow=None):
     frame, cluster = best
     summary["largest_cluster"] = {
         "id": cluster["id"], "size": cluster["size"], "hub": cluster["hub"],
-        "window": frame["id"], "members": cluster["members"]}
-    summary["sink"] = redact(options.view_as(PulseOptions).sink)
+        "window": frame["id"], "members": cluster["members"],
+        "history": f"pulse history --sink "
+                   f"{shlex.quote(redact(options.view_as(PulseOptions).sink))} "
+                   f"--cluster {shlex.quote(cluster['id'])}"}
   if others[0]:
     summary["other_frames_in_store"] = {"count": others[0], "first_window_start": others[1],
                                         "last_window_start": others[2]}
@@ -104,12 +106,10 @@ def print_summary(s):
     print(f"largest cluster    {largest['size']:>10,}   in window {largest['window']}, "
           f"hub {largest['hub']}")
     print("  members: " + ", ".join(largest["members"]))
-    print(f"  its life: pulse history --sink {shlex.quote(s['sink'])} "
-          f"--cluster {shlex.quote(largest['id'])}")
+    print(f"  its life: {largest['history']}")
   others = s.get("other_frames_in_store")
   if others:
     print(f"the store also holds {others['count']:,} frame(s) of other windows, not this "
           f"run's: {_utc(others['first_window_start'])} to "
           f"{_utc(others['last_window_start'])} UTC")
-  print("summary: " + json.dumps({k: v for k, v in s.items()
-                                 if k not in ("largest_cluster", "sink")}))
+  print("summary: " + json.dumps({k: v for k, v in s.items() if k != "largest_cluster"}))

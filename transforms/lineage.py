@@ -133,24 +133,24 @@ class _FollowFn(beam.DoFn):
   def wake_up(self, pending=beam.DoFn.StateParam(PENDING),
               recent=beam.DoFn.StateParam(RECENT), wake=beam.DoFn.TimerParam(WAKE),
               fired=beam.DoFn.TimestampParam):
-    ready, waiting = {}, []   # ready: the newest pane of each window that ended by `fired`
-    for end, edges, data in pending.read():
+    size = self.geometry.size_ms
+    ready, waiting = {}, []   # ready: by window start, the newest pane of each window that
+    for end, edges, data in pending.read():                   # ended by `fired`
       if end - 1 > fired.micros // 1000:
         waiting.append((end, edges, data))
-      elif end not in ready or edges > ready[end][0]:
-        ready[end] = (edges, data)   # accumulating panes: the newest holds the most edges
+      elif end - size not in ready or edges > ready[end - size][0]:
+        ready[end - size] = (edges, data)   # accumulating panes: the newest has most edges
     pending.clear()
     if waiting:
       for item in waiting:
         pending.add(item)
       _wake_at(max(end for end, _, _ in waiting), wake)
-    ready = {end - self.geometry.size_ms: data for end, (_, data) in ready.items()}
-    to_follow = set(ready) | {end - self.geometry.size_ms for end, _, _ in waiting}
+    to_follow = set(ready) | {end - size for end, _, _ in waiting}
     known = {start: orjson.loads(data) for start, data in (recent.read() or {}).items()}
     for start in sorted(ready):
       # What this yields is final: the windows after a late pane are followed again only
       # up to the next window with a pane to follow, which follows its own.
-      yield from self._follow_in(known, orjson.loads(ready[start]), to_follow)
+      yield from self._follow_in(known, orjson.loads(ready[start][1]), to_follow)
       self._forget_final(known)
     if self.relink_stored and known:
       yield from self._relink(known, max(known) + self.geometry.period_ms, None)
@@ -181,25 +181,30 @@ class _FollowFn(beam.DoFn):
     yield known[start]
     later = start + period
     while later in known and later not in waiting:   # after a late pane, while it matters
-      again = follow(known[later - period], known[later])
-      if lineage(again) == lineage(known[later]):
-        break
-      known[later] = again
-      self.relinked.inc()
+      again = self._follow_again(known, known[later])
+      if again is None:
+        return
       yield again
       later += period
+
+  def _follow_again(self, known, frame):
+    """An already followed frame followed again from its previous window as it now
+    stands, into `known`; None when its lineage stays (and so that of every window after
+    it)."""
+    again = follow(self._previous(known, frame["window_start"]), frame)
+    if lineage(again) == lineage(frame):
+      return None
+    known[frame["window_start"]] = again
+    self.relinked.inc()
+    return again
 
   def _relink(self, known, start, stop):
     """Re-follows the stored frames from `start` (before `stop`, if given) while their
     lineage changes: they are other runs' windows, now after this run's."""
     while stop is None or start < stop:
       stored = self.stored_frame(start)
-      if stored is None:
+      again = stored and self._follow_again(known, stored)
+      if again is None:
         return
-      again = follow(self._previous(known, start), stored)
-      if lineage(again) == lineage(stored):
-        return
-      known[start] = again
-      self.relinked.inc()
       yield again
       start += self.geometry.period_ms
