@@ -26,6 +26,7 @@ setup(
     install_requires=[
         "apache-beam[gcp,aws]>=2.77,<2.78",
         "fastavro>=1.9",
+        "isal>=1.6",   # io/avro_records.py: inflating deflate blocks
         "orjson>=3.9",
         "rethinkdb>=2.4.10",
         "confluent-kafka>=2.5",

@@ -10,9 +10,9 @@ each block as inflated here, so that it parses the schema once per file."""
 import bz2
 import io
 import lzma
-import zlib
 
 import fastavro
+from isal import isal_zlib
 
 from pulse.io.avro_schema import (MAGIC, MAX_BLOCK_BYTES, SYNC_BYTES, Refused,
                                   checked_header, encode_long, read_long)
@@ -31,7 +31,9 @@ def _container_head(schema_text, sync):
 
 
 def _inflate_deflate(data, cap):
-  inflater = zlib.decompressobj(-15)
+  # ISA-L's inflate: the same raw deflate as zlib's, in under half the time (measured on
+  # the exports' ~4 KB blocks); most of a realistic export's bytes pass here.
+  inflater = isal_zlib.decompressobj(-15)
   out = inflater.decompress(data, cap + 1)
   return None if len(out) > cap else out
 

@@ -106,10 +106,10 @@ def _wake_at(window_end, wake):
 
 
 class _FollowFn(beam.DoFn):
-  """One key; frames wait in `pending` for the timer, which each frame sets at its
-  window's end (the last set wins): frames arrive once their window closed, so it fires
-  soon. It follows, in window order, the frames whose window ended by then, and is set
-  again at the latest end of those still waiting (a batch run: at most twice in all).
+  """One key; frames wait in `pending` for the timer, which each frame sets at the latest
+  window end of its bundle (the last set wins): frames arrive once their window closed,
+  so it fires soon. It follows, in window order, the frames whose window ended by then,
+  and is set again at the latest end of those still waiting (a batch run: once or twice).
   `recent` keeps the followed frames a late pane can still reach back to. A frame costs
   no state read (a round trip to the runner on a multi-process or remote worker), and
   frames are kept as JSON bytes: the SDK weighs its state cache object by object."""
@@ -122,12 +122,19 @@ class _FollowFn(beam.DoFn):
     self.geometry, self.stored_frame = geometry, stored_frame
     self.relink_stored = relink_stored and stored_frame is not None
     self.relinked = counter(FRAMES_RELINKED)
+    self.latest_end = 0
+
+  def start_bundle(self):
+    self.latest_end = 0
 
   def process(self, item, pending=beam.DoFn.StateParam(PENDING),
               wake=beam.DoFn.TimerParam(WAKE)):
     frame = item[1]
     pending.add((frame["window_end"], frame["edges"], orjson.dumps(frame)))
-    _wake_at(frame["window_end"], wake)
+    # The latest end in this bundle: frames in any order (a batch run's shuffle) then
+    # leave the timer where it follows all of them at once.
+    self.latest_end = max(self.latest_end, frame["window_end"])
+    _wake_at(self.latest_end, wake)
 
   @on_timer(WAKE)
   def wake_up(self, pending=beam.DoFn.StateParam(PENDING),
