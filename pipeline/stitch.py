@@ -57,7 +57,7 @@ class _CompleteFn(beam.DoFn):
   def process(self, window):
     start, own = window
     end = start + self.geometry.size_ms
-    others = [SpanningForest(edges, links) for pane, edges, links in
+    others = [SpanningForest(edges, pending=links) for pane, edges, links in
               self.store.panes(start, end) if pane not in own]
     if others:
       forest = union(list(own.values()) + others)

@@ -22,7 +22,7 @@ import bisect
 
 import networkx as nx
 
-__all__ = ["window_starts", "window_clusters", "lineage"]
+__all__ = ["window_starts", "window_clusters", "window_brokers", "lineage"]
 
 
 def window_starts(edges, size_ms, period_ms):
@@ -47,6 +47,24 @@ class _Edges:
     lo = bisect.bisect_left(self.times, start)
     hi = bisect.bisect_left(self.times, end)
     return self.edges[lo:hi]
+
+
+def window_brokers(edges, start, end, min_side=2):
+  """The broker links of [start, end): {first member of a component: sorted [[u, v]]},
+  the bridges of the simple graph of user pairs whose removal leaves both sides with at
+  least min_side members (issue 15's rule)."""
+  graph = nx.Graph()
+  graph.add_edges_from((e["src"], e["dst"]) for e in edges
+                       if start <= e["created_at"] < end)
+  found = {}
+  for a, b in nx.bridges(graph):
+    graph.remove_edge(a, b)
+    sides = [nx.node_connected_component(graph, x) for x in (a, b)]
+    graph.add_edge(a, b)
+    if min(len(side) for side in sides) >= min_side:
+      first = min(sides[0] | sides[1])
+      found.setdefault(first, []).append(sorted([a, b]))
+  return {first: sorted(pairs) for first, pairs in found.items()}
 
 
 def window_clusters(edges, start, end, min_cluster_size):

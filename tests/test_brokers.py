@@ -1,12 +1,15 @@
-"""The brokers' certificate (transforms/brokers.py) against networkx: any order, split and
-merge tree of the links gives the certificate of all of them, and its bridges, with the
-sizes of their sides, are networkx's bridges of the simple graph of user pairs."""
+"""The brokers' certificate (the two forests of components.py's summaries) against
+networkx: any order, split, fold and merge tree of the links gives the certificate of all
+of them, and its bridges (transforms/brokers.py), with the sizes of their sides, are
+networkx's bridges of the simple graph of user pairs."""
 import random
 
 import networkx as nx
 from hypothesis import given, settings, strategies as st
 
-from pulse.transforms.brokers import brokers, certificate, merge_certificates
+from pulse.transforms.brokers import brokers
+from pulse.transforms.components import (ComponentsCombineFn, SpanningForestCoder,
+                                         certificate, union)
 
 USERS = "abcdefghij"
 
@@ -39,13 +42,24 @@ def networkx_brokers(links, min_side=2):
 
 
 def _merged(parts, rng):
-  """The certificate of parts, certified one by one and merged in a random tree."""
-  certificates = [certificate(part) for part in parts]
-  while len(certificates) > 1:
-    rng.shuffle(certificates)
-    take = rng.randint(2, len(certificates))
-    certificates = [merge_certificates(certificates[:take])] + certificates[take:]
-  return certificates[0] if certificates else certificate([])
+  """The certificate of parts, each summarised by the CombineFn (edge by edge, folded
+  in buffers of a random size, through the coder), then merged in a random tree."""
+  combine, coder = ComponentsCombineFn(), SpanningForestCoder()
+  combine.MIN_BUFFER = rng.randint(0, 6)
+  summaries = []
+  for part in parts:
+    if rng.random() < 0.5:
+      part = sorted(part)     # in the edge order: folds go on from the saved state
+    summary = combine.create_accumulator()
+    for link in part:
+      summary = combine.add_input(summary, link)
+    summaries.append(coder.decode(coder.encode(combine.compact(summary))))
+  while len(summaries) > 1:
+    rng.shuffle(summaries)
+    take = rng.randint(2, len(summaries))
+    summaries = [union(summaries[:take])] + summaries[take:]
+  summary = combine.extract_output(summaries[0])
+  return summary.links, summary.second
 
 
 @settings(max_examples=400, deadline=None)

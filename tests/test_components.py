@@ -107,7 +107,7 @@ def test_merge_and_extract_never_change_their_inputs():
     fn.add_input(a, link)
   for link in links[300:]:
     fn.add_input(b, link)
-  before = [SpanningForest(x.edges, x.links, x.pending) for x in (a, b)]
+  before = [SpanningForest(x.edges, x.links, x.pending, second=x.second) for x in (a, b)]
   merged = fn.merge_accumulators([a, b])
   output = fn.extract_output(a)
   panes = PanesCombineFn()
@@ -115,7 +115,8 @@ def test_merge_and_extract_never_change_their_inputs():
                                        (0, a)))
   assert [a, b] == before     # extract may fold pending edges in: same summary
   # Outputs share no state with their inputs: adding to an input later leaves them be.
-  output_then, merged_then = (SpanningForest(x.edges, x.links) for x in (output, merged))
+  output_then, merged_then = (SpanningForest(x.edges, x.links, second=x.second)
+                               for x in (output, merged))
   fn.add_input(a, (2**62, "x", "new-a", "new-b", "PushEvent"))
   a.fold()                  # in order: extends a's links in place
   assert (output, merged) == (output_then, merged_then)

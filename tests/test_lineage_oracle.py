@@ -1,12 +1,12 @@
-"""Cluster lineage (ids, from, change, dissolved) of every window of every real hour against
-an independent oracle (tests/lineage_oracle.py: networkx over the run's --edges_output);
-and the oracle itself on tiny hand-made edge lists."""
+"""Cluster lineage (ids, from, change, dissolved) and brokers of every window of every real
+hour against an independent oracle (tests/lineage_oracle.py: networkx over the run's
+--edges_output); and the oracle itself on tiny hand-made edge lists."""
 import collections
 
 import pytest
 
 from helpers import HOURS, make_runner
-from lineage_oracle import lineage, window_clusters, window_starts
+from lineage_oracle import _Edges, lineage, window_brokers, window_clusters, window_starts
 
 # name -> (flags, window size ms, period ms, min_cluster_size, max_clusters)
 GEOMETRIES = {
@@ -84,13 +84,33 @@ def test_clusters_are_the_largest_and_more_clusters_the_rest(lineage_runs, year,
     assert len(clusters) == min(total, max_clusters)
     assert len(clusters) + len(more) == total
     for c in clusters:
-      assert set(c) == {"id", "size", "members", "links", "hub", "from", "change"}
+      assert set(c) == {"id", "size", "members", "links", "hub", "from", "change",
+                        "bridges"}
       assert c["size"] == len(c["members"]) >= min_size
     for c in more:
       assert set(c) == {"id", "size", "members", "from", "change"}
       assert c["size"] == len(c["members"]) >= min_size
     if clusters and more:
       assert min(c["size"] for c in clusters) >= max(c["size"] for c in more)
+
+
+@pytest.mark.parametrize("year,geometry", CASES, ids=CASE_IDS)
+def test_brokers_match_the_oracle(lineage_runs, year, geometry):
+  """Each listed cluster's bridges: networkx's bridges of the window's simple graph that
+  leave two sides of two or more members, those inside the cluster."""
+  result, frames, _ = lineage_runs(year, geometry)
+  edges = _Edges(result.edges)
+  problems, found = [], 0
+  for frame in frames:
+    start, end = frame["window_start"], frame["window_end"]
+    expected = window_brokers(edges.between(start, end), start, end)
+    for cluster in frame["clusters"]:
+      want = expected.get(cluster["members"][0], [])
+      found += len(want)
+      if cluster["bridges"] != want:
+        problems.append((start, cluster["id"], cluster["bridges"][:3], want[:3]))
+  assert not problems, f"{len(problems)} clusters differ; first: {problems[:3]}"
+  assert found, "no window of the hour has a broker: the test would show nothing"
 
 
 def test_the_real_hours_hold_every_kind_of_change(lineage_runs):

@@ -9,33 +9,13 @@ certificate for 2-edge-connectivity):
 - F2: the minimum spanning forest of the links whose user pair F1 does not hold.
 
 A link outside F1 + F2 closes a cycle, so it is no bridge; a link of F1 + F2 is a bridge
-of the window's graph exactly when it is one of F1 + F2. And the certificate of the
-links of two certificates is the certificate of all their links, so pane summaries merge
-exactly (tests/test_brokers.py checks both against networkx, for any order, split and
-merge tree). A link is the tuple (created_at, id, src, dst, type) of components.py.
+of the window's graph exactly when it is one of F1 + F2. The window summaries of
+components.py keep both forests (`links` and `second`), and the certificate of the links
+of two certificates is the certificate of all their links, so they merge exactly
+(tests/test_brokers.py checks both against networkx, for any order, split and merge
+tree). A link is the tuple (created_at, id, src, dst, type) of components.py.
 """
-from pulse.transforms.components import spanning_forest
-
-__all__ = ["certificate", "merge_certificates", "brokers"]
-
-
-def _pair(link):
-  return (link[2], link[3]) if link[2] < link[3] else (link[3], link[2])
-
-
-def certificate(links):
-  """(F1, F2) of these links, each sorted by the edge order."""
-  links = sorted(links)
-  first = spanning_forest(links)
-  held = {_pair(link) for link in first}
-  second = spanning_forest([link for link in links if _pair(link) not in held])
-  return first, second
-
-
-def merge_certificates(certificates):
-  """The certificate of all the links that these certificates summarise."""
-  return certificate([link for first, second in certificates
-                      for link in first + second])
+__all__ = ["brokers"]
 
 
 def brokers(first, second, min_side=2):

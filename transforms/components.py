@@ -6,6 +6,11 @@ depend on the order edges arrive in or on how Beam splits and merges partial sum
 MSF(A + B) = MSF(MSF(A) + MSF(B)), so partial summaries merge exactly. The forest's edges
 are the `links` a frame draws; its trees are the components.
 
+The summary also keeps F2, the minimum spanning forest of the links whose user pair the
+first forest does not hold: with it, a summary can tell the window's bridges
+(transforms/brokers.py), and the two forests of a union are those of the union of both
+summaries' forests, so they merge exactly too.
+
 A link (and a buffered edge) is the tuple (created_at, id, src, dst, type).
 """
 from typing import Dict
@@ -13,7 +18,7 @@ from typing import Dict
 import apache_beam as beam
 
 __all__ = ["SpanningForest", "SpanningForestCoder", "ComponentsCombineFn", "PanesCombineFn",
-           "spanning_forest", "forest_trees", "union", "link_of"]
+           "spanning_forest", "certificate", "forest_trees", "union", "link_of"]
 
 
 def _grow(links, tree=None):
@@ -57,6 +62,35 @@ def spanning_forest(links):
   return _grow(sorted(links))[0]
 
 
+def _second(first, rejected, second=()):
+  """F2 of links whose F1 is `first`: of the links F1 rejected (sorted, after those of
+  `second`, the F2 so far), those whose pair F1 does not hold, grown on from `second`."""
+  held = set()
+  for link in first:             # both ways round: no ordering of each pair to look up
+    held.add((link[2], link[3]))
+    held.add((link[3], link[2]))
+  grow = list(second)
+  grow += [link for link in rejected if (link[2], link[3]) not in held]
+  return _grow(grow)[0]
+
+
+def _rejected(links, joined):
+  kept = {id(link) for link in joined}
+  return [link for link in links if id(link) not in kept]
+
+
+def _certify(links):
+  """(F1, its union-find state, F2) of these links, sorted by the edge order."""
+  first, tree = _grow(links)
+  return first, tree, _second(first, _rejected(links, first))
+
+
+def certificate(links):
+  """(F1, F2) of these links, each sorted by the edge order."""
+  first, _, second = _certify(sorted(links))
+  return first, second
+
+
 def forest_trees(forest):
   """The trees of a SpanningForest (compacted), each as the list of its links; from its
   union-find state when it has one."""
@@ -70,52 +104,60 @@ def union(forests):
   for forest in forests:
     edges += forest.edges
     links += forest.links
+    links += forest.second
     links += forest.pending
-  links, tree = _grow(sorted(links))
-  return SpanningForest(edges, links, tree=tree)
+  first, tree, second = _certify(sorted(links))
+  return SpanningForest(edges, first, second=second, tree=tree)
 
 
 class SpanningForest:
-  """A summary: the number of edges it covers and their minimum spanning forest.
-  `pending` buffers raw edges between compactions; compact() folds them in. `tree` is
-  the union-find state of `links` when known (never encoded: it can be rebuilt)."""
-  __slots__ = ("edges", "links", "pending", "tree")
+  """A summary: the number of edges it covers, their minimum spanning forest (`links`)
+  and F2 (`second`). `pending` buffers raw edges between compactions; compact() folds
+  them in. `tree` is the union-find state of `links` when known (never encoded: it can
+  be rebuilt)."""
+  __slots__ = ("edges", "links", "second", "pending", "tree")
 
-  def __init__(self, edges=0, links=(), pending=(), tree=None):
+  def __init__(self, edges=0, links=(), pending=(), tree=None, second=()):
     self.edges = edges
     self.links = list(links)
+    self.second = list(second)
     self.pending = list(pending)
     self.tree = tree
 
   def fold(self):
-    """Fold the pending edges into the forest, in place. When they all come after the
-    forest's links in the edge order (edges arriving in time order, the usual case),
-    Kruskal goes on from the saved state and the cost is that of the new edges only."""
+    """Fold the pending edges into the forests, in place. When they all come after the
+    forests' links in the edge order (edges arriving in time order, the usual case),
+    Kruskal goes on from the saved state and F2 from its links: F1 only grows then, and
+    never by a pair F2 holds (that pair's ends were joined already)."""
     if not self.pending:
       return
     pending = sorted(self.pending)
     self.pending = []
-    if self.tree is not None and (not self.links or pending[0] > self.links[-1]):
-      self.links += _grow(pending, self.tree)[0]
+    newest = max(self.links[-1:] + self.second[-1:], default=None)
+    if self.tree is not None and (newest is None or pending[0] > newest):
+      joined = _grow(pending, self.tree)[0]
+      self.links += joined
+      self.second = _second(self.links, _rejected(pending, joined), self.second)
     else:
-      self.links, self.tree = _grow(sorted(self.links + pending))
+      self.links, self.tree, self.second = _certify(
+          sorted(self.links + self.second + pending))
 
   def compacted(self):
     """A new summary with no pending edges and no union-find state. Folds self first,
     which changes its form but not what it summarises."""
     if self.pending:
       self.fold()
-    return SpanningForest(self.edges, self.links)
+    return SpanningForest(self.edges, self.links, second=self.second)
 
   def __eq__(self, other):
-    """Equal when they summarise alike: as many edges, the same forest."""
+    """Equal when they summarise alike: as many edges, the same forests."""
     return (isinstance(other, SpanningForest) and self.edges == other.edges and
-            spanning_forest(self.links + self.pending) ==
-            spanning_forest(other.links + other.pending))
+            certificate(self.links + self.second + self.pending) ==
+            certificate(other.links + other.second + other.pending))
 
   def __repr__(self):
     return (f"SpanningForest(edges={self.edges}, links={len(self.links)}, "
-            f"pending={len(self.pending)})")
+            f"second={len(self.second)}, pending={len(self.pending)})")
 
 
 class SpanningForestCoder(beam.coders.Coder):
@@ -126,11 +168,11 @@ class SpanningForestCoder(beam.coders.Coder):
     self._tuples = beam.coders.FastPrimitivesCoder()
 
   def encode(self, forest):
-    return self._tuples.encode((forest.edges, forest.links, forest.pending))
+    return self._tuples.encode((forest.edges, forest.links, forest.second, forest.pending))
 
   def decode(self, encoded):
-    edges, links, pending = self._tuples.decode(encoded)
-    return SpanningForest(edges, links, pending)
+    edges, links, second, pending = self._tuples.decode(encoded)
+    return SpanningForest(edges, links, pending, second=second)
 
   def is_deterministic(self):
     return True
@@ -200,7 +242,8 @@ class PanesCombineFn(beam.CombineFn):
     start, part = pane
     had = panes.get(start)
     panes[start] = part if had is None else SpanningForest(
-        had.edges + part.edges, had.links, had.pending + part.links + part.pending)
+        had.edges + part.edges, had.links, had.pending + part.links + part.second +
+        part.pending, second=had.second)
     return panes
 
   def merge_accumulators(self, accumulators):

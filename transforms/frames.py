@@ -5,6 +5,7 @@ import apache_beam as beam
 
 from pulse.schemas.counters import (FRAMES, FRAMES_ALREADY_STORED, FRAMES_UPDATED_LATE,
                                     counter)
+from pulse.transforms.brokers import brokers
 from pulse.transforms.components import forest_trees
 from pulse.transforms.windows import WindowedComponents
 
@@ -38,6 +39,7 @@ def build_frame(forest, window_start_ms, window_end_ms, min_cluster_size=3,
   sizes = collections.Counter(len(tree) + 1 for tree in trees)
   big = [(_members(tree), tree) for tree in trees if len(tree) + 1 >= min_cluster_size]
   big.sort(key=lambda mt: (-len(mt[0]), mt[0][0]))
+  bridges = _bridges_by_login(forest, big[:max_clusters])
   return {
       "id": frame_id(window_start_ms, window_end_ms),
       "window_start": window_start_ms,
@@ -46,7 +48,7 @@ def build_frame(forest, window_start_ms, window_end_ms, min_cluster_size=3,
       "vertices": sum(len(tree) + 1 for tree in trees),
       "components": len(trees),
       "size_histogram": {str(size): sizes[size] for size in sorted(sizes)},
-      "clusters": [_cluster(tree, members, window_start_ms)
+      "clusters": [_cluster(tree, members, window_start_ms, bridges)
                    for members, tree in big[:max_clusters]],
       "more_clusters": [_born(members, window_start_ms)
                         for members, tree in big[max_clusters:]],
@@ -63,7 +65,21 @@ def _born(members, window_start_ms):
           "members": members, "from": [], "change": "born"}
 
 
-def _cluster(tree, members, window_start_ms):
+def _bridges_by_login(forest, listed):
+  """{first member of a listed cluster: its broker links [[u, v], ...], sorted}: the
+  bridges of the window (transforms/brokers.py) that leave two sides of two or more.
+  Only clusters of 4 or more can have one, so only their links are searched."""
+  cluster_of = {login: members[0] for members, _ in listed if len(members) >= 4
+                for login in members}
+  first = [link for _, tree in listed if len(tree) >= 3 for link in tree]
+  second = [link for link in forest.second if link[2] in cluster_of]
+  found = {}
+  for u, v in sorted(brokers(first, second)):
+    found.setdefault(cluster_of[u], []).append([u, v])
+  return found
+
+
+def _cluster(tree, members, window_start_ms, bridges):
   degree = collections.Counter(link[2] for link in tree)
   degree.update(link[3] for link in tree)
   most = max(degree.values())
@@ -71,6 +87,7 @@ def _cluster(tree, members, window_start_ms):
       **_born(members, window_start_ms),
       "links": [_link_json(link) for link in sorted(tree)],   # in the forest's order
       "hub": next(login for login in members if degree[login] == most),  # ties: by login
+      "bridges": bridges.get(members[0], []),
   }
 
 

@@ -69,8 +69,9 @@ class WritePanes(beam.PTransform):
 
   Args:
     uri: a store URI.
-  Input: (pane start ms, summary) pairs, a summary having `edges` (a count) and `links`
-    (tuples), as transforms/components.SpanningForest.
+  Input: (pane start ms, summary) pairs, a summary having `edges` (a count) and `links`,
+    `second` and `pending` (tuples), as transforms/components.SpanningForest; the store
+    keeps its links, all of them in one list.
   """
   def __init__(self, uri):
     super().__init__()
@@ -92,7 +93,8 @@ class _WritePanesFn(beam.DoFn):
 
   def process(self, pane):
     start, forest = pane
-    self.batch.append((start, forest.edges, list(forest.links) + list(forest.pending)))
+    self.batch.append((start, forest.edges, list(forest.links) + list(forest.second) +
+                       list(forest.pending)))
 
   def finish_bundle(self):
     if self.batch:
