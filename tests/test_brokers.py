@@ -21,7 +21,8 @@ def _links(draw_pairs, times):
 
 
 links_strategy = st.lists(
-    st.tuples(st.sampled_from(USERS), st.sampled_from(USERS)).filter(lambda p: p[0] != p[1]),
+    st.tuples(st.sampled_from(USERS), st.sampled_from(USERS)).filter(
+        lambda p: p[0] != p[1]),
     min_size=0, max_size=24).flatmap(
     lambda pairs: st.lists(st.integers(0, 50), min_size=len(pairs),
                            max_size=len(pairs)).map(lambda times: _links(pairs, times)))
@@ -90,7 +91,8 @@ def test_the_certificate_keeps_what_a_bridge_needs_and_drops_repeats():
   # A pendant user is no broker at min_side 2: one side would hold one member.
   pendant = links + _links([("f", "g")], [11])
   assert brokers(*certificate(pendant)) == {("c", "d"): (3, 4)}
-  assert brokers(*certificate(pendant), min_side=1) == {("c", "d"): (3, 4), ("f", "g"): (6, 1)}
+  assert brokers(*certificate(pendant), min_side=1) == {("c", "d"): (3, 4),
+                                                        ("f", "g"): (6, 1)}
 
 
 def test_a_merged_certificate_of_random_graphs_matches_networkx():

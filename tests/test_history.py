@@ -267,3 +267,24 @@ def test_api_history(sink):
     assert urllib.parse.quote(unknown).encode() not in missing.data or not unknown
     assert unknown.encode() not in missing.data or not unknown
   assert http.get("/api/history").status_code == 404
+
+
+def test_brokers_per_window_with_the_sizes_of_their_sides():
+  """A cluster's broker links (its bridges) with the members on either side, from its
+  links; text and JSON. Malformed bridges are left out, not fatal."""
+  two_triangles = cluster(A, ["alice", "bob", "cat", "dan", "eve", "fay"], "born")
+  two_triangles["links"] = [{"src": s, "dst": d, "type": "WatchEvent", "id": f"{s}-{d}",
+                             "created_at": START}
+                            for s, d in (("alice", "bob"), ("bob", "cat"), ("cat", "dan"),
+                                         ("dan", "eve"), ("eve", "fay"))]
+  two_triangles["bridges"] = [["cat", "dan"], ["bob", "nobody"], "junk"]
+  later = dict(two_triangles, change="continued", bridges=[])
+  life = cluster_history(iter([frame(0, [two_triangles]), frame(1, [later])]), A)
+  assert [w["brokers"] for w in life["windows"]] == [
+      [{"pair": ["cat", "dan"], "sides": [3, 3]}], []]
+  text = render(life)
+  assert "brokers cat-dan (3+3)" in text.splitlines()[2]
+  assert "brokers" not in text.splitlines()[3]
+  for junk in (7, "cat dan", None, {"cat": "dan"}, [[1, 2]]):   # a stored frame is data
+    odd = dict(two_triangles, bridges=junk)
+    assert cluster_history(iter([frame(0, [odd])]), A)["windows"][0]["brokers"] == []

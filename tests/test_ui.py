@@ -213,6 +213,18 @@ def _chromium(profile):
     driver.quit()
 
 
+def _open_at(driver, url, frames, frame_id):
+  """Opens the page, waits for all `frames`, and steps the timeline's slider to frame_id;
+  returns the page's state there."""
+  driver.get(url)
+  _wait(driver, "the stored frames", lambda s: s["connected"] and
+        s["frames"] == len(frames), 30)
+  driver.execute_script("const s = document.getElementById('slider');"
+                        "s.value = arguments[0]; s.dispatchEvent(new Event('input'));",
+                        str([f["id"] for f in frames].index(frame_id)))
+  return _wait(driver, f"window {frame_id}", lambda s: s["frameId"] == frame_id, 10)[0]
+
+
 def _wait(driver, what, check, timeout_s):
   """Poll the page's state until check(state) holds; returns (state, seconds taken)."""
   started = time.monotonic()

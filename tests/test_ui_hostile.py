@@ -53,6 +53,10 @@ def hostile_frames():
       cluster("toString", ["toString", "valueOf"], [("toString", "valueOf")])])
   plain = frame(2, [cluster("dave", ["dave", "erin", "frank"],
                             [("dave", "erin"), ("frank", "dave")])])
+  # Brokers between property names, and brokers that are not pairs at all.
+  first["clusters"][0]["bridges"] = [["constructor", "valueOf"]]
+  second["clusters"][0]["bridges"] = 7
+  second["clusters"][1]["bridges"] = ["toString", {"__proto__": 1}, [None, 2]]
   return first, second, plain
 
 

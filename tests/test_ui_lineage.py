@@ -10,8 +10,8 @@ import pytest
 
 from helpers import HOURS, REPO
 from test_history import (A, B, C, D, E, O, X, at, lineage_frames)
-from test_ui import (_check_drawing, _chromium_or_skip, _click_node, _page_over, _time_limit,
-                     _wait)
+from test_ui import (_check_drawing, _chromium_or_skip, _click_node, _open_at, _page_over,
+                     _time_limit, _wait)
 
 from pulse.ui.history import cluster_history
 
@@ -168,14 +168,8 @@ def test_following_a_cluster_over_a_real_hour(run_pulse, tmp_path):
     assert ended["how"] == "merged" and ended["frame"] == merge_window["frame"]
     assert cluster["id"] in [s["id"] for s in ended["into"]]
     with _page_over(frames, tmp_path, "hour") as (store, url, driver):
-      driver.get(url)
-      _wait(driver, "the stored frames", lambda s: s["connected"] and
-            s["frames"] == len(frames), 30)
-      # Step the timeline to the window where the largest cluster peaks; click a member.
-      driver.execute_script("const s = document.getElementById('slider');"
-                            "s.value = arguments[0]; s.dispatchEvent(new Event('input'));",
-                            str(order.index(peak["id"])))
-      _wait(driver, "the peak window", lambda s: s["frameId"] == peak["id"], 10)
+      # The window where the largest cluster peaks; click a member.
+      _open_at(driver, url, frames, peak["id"])
       login = next(m for m in cluster["members"] if m != cluster["hub"])
       _click_node(driver, login)
       state = _selected(driver, peak["id"], cluster["id"], "the largest cluster selected")

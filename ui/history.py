@@ -1,8 +1,8 @@
-"""pulse history: one cluster's life across the stored windows, from the lineage the frames
-carry (transforms/lineage.py): its size, change and hub per window, what it merged with or
-split off, and how it ended (dissolved, merged into another, split, or still alive at the
-store's last window). cluster_history() gives plain data (for --json and the page's
-/api/history); render() gives the text."""
+"""pulse history: one cluster's life across the stored windows, from the lineage the
+frames carry (transforms/lineage.py): its size, change, hub and brokers per window, what
+it merged with or split off, and how it ended (dissolved, merged into another, split, or
+still alive at the store's last window). cluster_history() gives plain data (for --json
+and the page's /api/history); render() gives the text."""
 import argparse
 import json
 import sys
@@ -52,12 +52,40 @@ def _successors(frame, cluster_id):
   return out
 
 
+def _brokers(cluster):
+  """A listed cluster's broker links, each with the members on either side of it:
+  [{"pair": [u, v], "sides": [u's side, v's side]}], from its bridges and its links (a
+  bridge is one of the spanning links: without it the tree falls in two)."""
+  adjacent = {}
+  links = cluster.get("links")
+  for link in links if isinstance(links, list) else ():
+    if isinstance(link, dict) and isinstance(link.get("src"), str) and \
+        isinstance(link.get("dst"), str):
+      adjacent.setdefault(link.get("src"), []).append(link.get("dst"))
+      adjacent.setdefault(link.get("dst"), []).append(link.get("src"))
+  out = []
+  bridges = cluster.get("bridges")
+  for pair in bridges if isinstance(bridges, list) else ():
+    if not (isinstance(pair, list) and len(pair) == 2 and all(p in adjacent for p in pair)):
+      continue
+    u, v = pair
+    seen, stack = {u}, [u]
+    while stack:
+      node = stack.pop()
+      for other in adjacent[node]:
+        if other not in seen and {node, other} != {u, v}:
+          seen.add(other)
+          stack.append(other)
+    out.append({"pair": [u, v], "sides": [len(seen), len(adjacent) - len(seen)]})
+  return out
+
+
 def _entry(frame, cluster, where):
   return {"frame": frame.get("id"), "window_start": frame.get("window_start"),
           "window_end": frame.get("window_end"), "size": cluster.get("size"),
           "change": cluster.get("change"),
           "hub": cluster.get("hub") if where == "clusters" else None,   # more_clusters: none
-          "listed": where, "from": _sources(cluster)}
+          "listed": where, "from": _sources(cluster), "brokers": _brokers(cluster)}
 
 
 def _ordered_frames(store, start_ms):
@@ -75,8 +103,10 @@ def cluster_history(store, cluster_id):
 
   {"id", "windows": [{"frame", "window_start", "window_end", "size", "change", "hub" (None
    where it is in more_clusters), "listed", "from": [{"id", "shared"}] (its predecessors
-   in the previous window), "split_off": [{"id", "shared", "size", "change"}] (the
-   other clusters of this window that took members of it while it went on)}, ...],
+   in the previous window), "brokers": [{"pair": [u, v], "sides": [n, m]}] (its broker
+   links, see _brokers; none where it is in more_clusters), "split_off": [{"id",
+   "shared", "size", "change"}] (the other clusters of this window that took members of
+   it while it went on)}, ...],
    "largest": {"size", "frame"},
    "end": {"how": "alive" | "dissolved" | "merged" | "split" | "gone", "frame",
            "window_start", "window_end" (the next window, where it is no more; None while
@@ -154,6 +184,10 @@ def _note(entry, first):
     notes.append("split off " + _names(split))
   if gave:       # members that joined a cluster going on from another (a merge there)
     notes.append("members went to " + _names(gave))
+  if entry.get("brokers"):
+    notes.append("brokers " + ", ".join(
+        f"{_safe(b['pair'][0])}-{_safe(b['pair'][1])} ({b['sides'][0]}+{b['sides'][1]})"
+        for b in entry["brokers"]))
   return "; ".join(notes)
 
 
@@ -191,8 +225,8 @@ def render(life):
 def main(argv):
   parser = argparse.ArgumentParser(
       prog="pulse history", description="Print one cluster's life across the stored "
-      "windows: its size, change and hub per window, what it merged with or split into, "
-      "and how it ended (dissolved, merged into another, or still alive).")
+      "windows: its size, change, hub and broker links per window, what it merged with "
+      "or split into, and how it ended (dissolved, merged into another, or still alive).")
   parser.add_argument("--sink", required=True, help="the store, e.g. sqlite:///tmp/f.db")
   parser.add_argument("--cluster", required=True,
                       help="the cluster's id, e.g. 1420115040000/alanchenvip")

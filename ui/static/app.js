@@ -73,6 +73,7 @@
     const list = $("panel-members");
     list.replaceChildren();
     if (!entry && !picked) {
+      drawBrokers([]);
       setText($("panel-title"), "Hover or click a node");
       setText($("panel-node"), "");
       setText($("panel-cluster"), state.shown && (state.shown.clusters || []).length
@@ -99,6 +100,20 @@
       if (drawn && member === cluster.hub) item.append(make("span", "tag", "hub"));
       list.append(item);
     }
+    drawBrokers(drawn ? pulseGraph.brokers(cluster) : []);
+  }
+
+  // The cluster's broker links: the pair, and the members on either side.
+  function drawBrokers(brokers) {
+    const list = $("panel-brokers");
+    list.replaceChildren(...brokers.map(({ pair, sides }) => {
+      const item = make("li");
+      item.setAttribute("data-pair", pair.join(" "));
+      item.append(make("span", "login", `${pair[0]} \u2013 ${pair[1]}`),
+                  make("span", "muted", ` joins ${sides[0]} + ${sides[1]}`));
+      return item;
+    }));
+    $("brokers").hidden = brokers.length === 0;
   }
 
   // ---- lineage (lineage.js): the selected cluster's history, the window's changes ------
@@ -348,6 +363,9 @@
       panelLogin: $("panel-node").textContent,
       panelMembers: [...document.querySelectorAll("#panel-members .login")]
           .map((n) => n.textContent),
+      panelBrokers: [...document.querySelectorAll("#panel-brokers li")]
+          .map((n) => n.textContent),
+      brokerEdges: view.brokerEdges(),
       buckets: state.shown ? pulseCharts.buckets(state.shown.size_histogram) : null,
     }),
     // Where a node is drawn, in CSS pixels from the graph container's top-left.

@@ -8,6 +8,7 @@
   const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#17becf",
                    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#3949ab", "#00897b"];
   const DIM = "#e3e7ed";
+  const BROKER = "#1d2430";     // broker links: dark, over any cluster colour
   const LABEL_FONT = "system-ui, sans-serif", LABEL_SIZE = 12;
 
   // Each cluster a sunflower disc round its hub (best-linked members nearest); the discs
@@ -131,7 +132,8 @@
         if (focus === null) return data;
         if (data.cluster !== focus) return { ...data, color: DIM, label: null, zIndex: 0 };
         const { hovered, selected } = pointer(), login = loginOf(node);
-        return { ...data, forceLabel: data.hub || login === hovered || login === selected,
+        return { ...data, forceLabel: data.hub || data.broker || login === hovered ||
+                 login === selected,
                  highlighted: login === selected, zIndex: 2 };
       },
       edgeReducer: (edge, data) => {
@@ -268,10 +270,18 @@
             size: hub ? 9 : 4.5, forceLabel: hub, zIndex: hub ? 1 : 0,
           });
         }
+        const bridges = new Set(listOf(c.bridges).filter(Array.isArray).map(pairKey));
         for (const l of c.links || []) {
           const [src, dst] = [keyOf(l.src), keyOf(l.dst)];
           if (src === dst || !graph.hasNode(src) || !graph.hasNode(dst)) continue;
-          if (!graph.hasEdge(src, dst)) {
+          if (graph.hasEdge(src, dst)) continue;
+          if (bridges.has(pairKey([l.src, l.dst]))) {
+            // A broker link: thick and dark, its two users named.
+            graph.addEdge(src, dst, { cluster: index, broker: true, color: BROKER, size: 4 });
+            for (const end of [src, dst]) {
+              graph.mergeNodeAttributes(end, { forceLabel: true, broker: true });
+            }
+          } else {
             graph.addEdge(src, dst, { cluster: index, color: colour(index) + "88", size: 1.5 });
           }
         }
@@ -296,6 +306,9 @@
       },
       order: () => graph.order,
       size: () => graph.size,
+      // The broker links drawn, as "u v" (the graph's own ends, sorted).
+      brokerEdges: () => graph.filterEdges((edge, data) => data.broker)
+          .map((edge) => graph.extremities(edge).map(loginOf).sort().join(" ")).sort(),
       // Where a node is drawn, in CSS pixels from the container's top-left.
       nodePosition: (login) => {
         const data = renderer.getNodeDisplayData(keyOf(login));
@@ -317,5 +330,44 @@
     });
   }
 
-  window.pulseGraph = Object.freeze({ create, layout, preferredColour, bornAt });
+  // A frame's list as given, or none (a stored frame is data, not trusted to be well formed).
+  const listOf = (value) => (Array.isArray(value) ? value : []);
+
+  // A user pair as one string, whichever way round.
+  function pairKey([a, b]) {
+    return a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`;
+  }
+
+  // A drawn cluster's broker links with the members on either side of each:
+  // [{pair: [u, v], sides: [u's side, v's side]}]; a bridge is one of its links, so
+  // without it the cluster's tree of links falls in two.
+  function brokers(cluster) {
+    const adjacent = new Map();
+    for (const l of listOf(cluster.links)) {
+      if (!l || typeof l.src !== "string" || typeof l.dst !== "string") continue;
+      for (const [a, b] of [[l.src, l.dst], [l.dst, l.src]]) {
+        if (!adjacent.has(a)) adjacent.set(a, []);
+        adjacent.get(a).push(b);
+      }
+    }
+    const out = [];
+    for (const pair of listOf(cluster.bridges)) {
+      const usable = Array.isArray(pair) && pair.length === 2 &&
+          pair.every((p) => adjacent.has(p));
+      if (!usable) continue;
+      const [u, v] = pair, seen = new Set([u]), stack = [u];
+      while (stack.length) {
+        const node = stack.pop();
+        for (const other of adjacent.get(node)) {
+          if (seen.has(other) || pairKey([node, other]) === pairKey(pair)) continue;
+          seen.add(other);
+          stack.push(other);
+        }
+      }
+      out.push({ pair: [u, v], sides: [seen.size, adjacent.size - seen.size] });
+    }
+    return out;
+  }
+
+  window.pulseGraph = Object.freeze({ create, layout, preferredColour, bornAt, brokers });
 })();
