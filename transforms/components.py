@@ -103,9 +103,7 @@ def union(forests):
   edges, links = 0, []
   for forest in forests:
     edges += forest.edges
-    links += forest.links
-    links += forest.second
-    links += forest.pending
+    links += forest.kept()
   first, tree, second = _certify(sorted(links))
   return SpanningForest(edges, first, second=second, tree=tree)
 
@@ -142,6 +140,11 @@ class SpanningForest:
       self.links, self.tree, self.second = _certify(
           sorted(self.links + self.second + pending))
 
+  def kept(self):
+    """Every link it holds, both forests' and the pending edges: their forests are its
+    own, so this is what a merge or a store needs of it."""
+    return self.links + self.second + self.pending
+
   def compacted(self):
     """A new summary with no pending edges and no union-find state. Folds self first,
     which changes its form but not what it summarises."""
@@ -152,8 +155,7 @@ class SpanningForest:
   def __eq__(self, other):
     """Equal when they summarise alike: as many edges, the same forests."""
     return (isinstance(other, SpanningForest) and self.edges == other.edges and
-            certificate(self.links + self.second + self.pending) ==
-            certificate(other.links + other.second + other.pending))
+            certificate(self.kept()) == certificate(other.kept()))
 
   def __repr__(self):
     return (f"SpanningForest(edges={self.edges}, links={len(self.links)}, "
@@ -242,8 +244,7 @@ class PanesCombineFn(beam.CombineFn):
     start, part = pane
     had = panes.get(start)
     panes[start] = part if had is None else SpanningForest(
-        had.edges + part.edges, had.links, had.pending + part.links + part.second +
-        part.pending, second=had.second)
+        had.edges + part.edges, had.links, had.pending + part.kept(), second=had.second)
     return panes
 
   def merge_accumulators(self, accumulators):

@@ -69,9 +69,9 @@ def _bridges_by_login(forest, listed):
   """{first member of a listed cluster: its broker links [[u, v], ...], sorted}: the
   bridges of the window (transforms/brokers.py) that leave two sides of two or more.
   Only clusters of 4 or more can have one, so only their links are searched."""
-  cluster_of = {login: members[0] for members, _ in listed if len(members) >= 4
-                for login in members}
-  first = [link for _, tree in listed if len(tree) >= 3 for link in tree]
+  searched = [(members, tree) for members, tree in listed if len(members) >= 4]
+  cluster_of = {login: members[0] for members, _ in searched for login in members}
+  first = [link for _, tree in searched for link in tree]
   second = [link for link in forest.second if link[2] in cluster_of]
   found = {}
   for u, v in sorted(brokers(first, second)):

@@ -69,9 +69,8 @@ class WritePanes(beam.PTransform):
 
   Args:
     uri: a store URI.
-  Input: (pane start ms, summary) pairs, a summary having `edges` (a count) and `links`,
-    `second` and `pending` (tuples), as transforms/components.SpanningForest; the store
-    keeps its links, all of them in one list.
+  Input: (pane start ms, summary) pairs, a summary having `edges` (a count) and kept()
+    (every link it holds, tuples), as transforms/components.SpanningForest.
   """
   def __init__(self, uri):
     super().__init__()
@@ -93,8 +92,7 @@ class _WritePanesFn(beam.DoFn):
 
   def process(self, pane):
     start, forest = pane
-    self.batch.append((start, forest.edges, list(forest.links) + list(forest.second) +
-                       list(forest.pending)))
+    self.batch.append((start, forest.edges, forest.kept()))
 
   def finish_bundle(self):
     if self.batch:
