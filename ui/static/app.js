@@ -232,10 +232,12 @@
     return state.full.get(id);
   }
 
-  async function showIndex(index) {
-    const summary = state.summaries[index];
+  let showAsked = 0;
+  async function showIndex(index) {   // the newest call wins, whichever fetch ends first
+    const summary = state.summaries[index], asked = ++showAsked;
     if (!summary) return;
-    show(await fetchFrame(summary.id));
+    const frame = await fetchFrame(summary.id);
+    if (asked === showAsked) show(frame);
   }
 
   function show(frame) {
@@ -320,8 +322,9 @@
     for (const f of body.frames) upsert(f);
     // The server's pick: the newest window that holds clusters (not a run's fading tail).
     if (body.open && state.head === null) state.head = body.open;
+    drawTime();
+    drawTimeline();               // the slider works before the first frame is fetched
     if (state.live && state.summaries.length) await showIndex(headIndex());
-    else { drawTime(); drawTimeline(); }
   }
 
   const socket = io({ transports: ["websocket", "polling"] });
