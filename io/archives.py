@@ -12,6 +12,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pulse.io.avro_records import avro_records
 from pulse.io.json_records import decode_stream
+from pulse.io.progress import reporter
 from pulse.schemas.counters import DEAD_LETTER_COUNTERS, EVENTS_READ, FILES_READ, counter
 from pulse.schemas.dead_letters import DEAD, DECODE, SOURCE_FIELD, dead_letter
 
@@ -20,6 +21,7 @@ __all__ = ["ReadArchives", "read_records", "file_items", "ranges", "is_avro",
 
 LOG = logging.getLogger(__name__)
 PROGRESS_EVERY = 100_000
+PROGRESS_STEP = (1 << 14) - 1      # records between reports to io/progress.py, less one
 # What one file (or byte range) may send to the dead letter; the rest are counted, and said
 # in one last letter (4 million junk lines would otherwise take gigabytes downstream).
 MAX_LETTERS_PER_RANGE = 1_000
@@ -148,14 +150,15 @@ class ReadArchives(beam.PTransform):
 
   Args:
     patterns: file patterns (local, s3://, gs://; globs).
+    progress_dir: a folder the workers tell their progress in (io/progress.py), or None.
   Returns: a tagged result: "records", raw event records (dicts, as the file holds them,
     plus SOURCE_FIELD: the file's path); DEAD, dead letters of stage DECODE (unreadable
     files, lines, blocks; at most MAX_LETTERS_PER_RANGE a file or range, then one saying
     how many more there were).
   """
-  def __init__(self, patterns):
+  def __init__(self, patterns, progress_dir=None):
     super().__init__()
-    self.patterns = list(patterns)
+    self.patterns, self.progress_dir = list(patterns), progress_dir
 
   def expand(self, pbegin):
     files = (pbegin
@@ -170,21 +173,27 @@ class ReadArchives(beam.PTransform):
     return (files
             | "Ranges" >> beam.FlatMap(lambda file: ranges(file[0], file[1]))
             | "Spread" >> beam.Reshuffle()
-            | "Decode" >> beam.ParDo(_DecodeRangeFn()).with_outputs(DEAD, main="records"))
+            | "Decode" >> beam.ParDo(_DecodeRangeFn(self.progress_dir)).with_outputs(
+                DEAD, main="records"))
 
 
 class _DecodeRangeFn(beam.DoFn):
   """(path, start, end) -> the records of that file or byte range, each dict with
   SOURCE_FIELD set to the path (one shared string: no formatting per record)."""
-  def __init__(self):
+  def __init__(self, progress_dir=None):
     self.read = counter(EVENTS_READ)
     self.files = counter(FILES_READ)
     self.bad = counter(DEAD_LETTER_COUNTERS[DECODE])
+    self.progress_dir = progress_dir
+
+  def setup(self):
+    self.progress = reporter(self.progress_dir)
 
   def process(self, byte_range):
     path, start, end = byte_range
     name = f"{path} [{start}, {end or 'end'})" if start or end else path
     count = letters = 0
+    told = start                         # the bytes of the range told as read
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
       items = _items(raw, path, start, end)
       while True:       # file_items(), inline: a layer less for each of millions of lines
@@ -196,6 +205,8 @@ class _DecodeRangeFn(beam.DoFn):
           break
         if item[0] == "record":
           count += 1
+          if (count & PROGRESS_STEP) == 0 and self.progress:
+            told = self._tell(raw, told, PROGRESS_STEP + 1)
           if count % PROGRESS_EVERY == 0:       # counted in steps: an inc costs ~0.6 us
             self.read.inc(PROGRESS_EVERY)
             LOG.info("%s: %d records read", name, count)
@@ -207,6 +218,9 @@ class _DecodeRangeFn(beam.DoFn):
           letters += 1
           if letters <= MAX_LETTERS_PER_RANGE:
             yield dead_letter(DECODE, item[1], item[2], source=path)
+      if self.progress:
+        self._tell(raw, told, count & PROGRESS_STEP, at=end)   # a range ends at its end
+        self.progress.write()
     self.read.inc(count % PROGRESS_EVERY)
     self.bad.inc(letters)                     # every one, written or not
     if letters > MAX_LETTERS_PER_RANGE:
@@ -218,3 +232,13 @@ class _DecodeRangeFn(beam.DoFn):
     if start == 0:
       self.files.inc()
     LOG.info("%s: %d records read", name, count)
+
+  def _tell(self, raw, told, events, at=None):
+    """Tells the progress reporter of `events` more and the bytes read since `told` (to
+    `at` if given, else to where the file is); returns the position now."""
+    try:
+      now = raw.tell() if at is None else at
+    except (OSError, ValueError):       # a stream that cannot tell: events only
+      now = told
+    self.progress.add(events=events, bytes_read=max(0, now - told))
+    return max(now, told)

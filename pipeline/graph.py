@@ -7,6 +7,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 
 from pulse.io import bigquery_source
 from pulse.io.archives import ReadArchives
+from pulse.io.edge_slices import WriteEdgeSlices
 from pulse.io.json_lines import WriteDeadLetters, WriteJsonLines
 from pulse.io.stores import StoredFrame, StoredUntil, WriteFrames
 from pulse.io.stores.registry import store_class
@@ -23,7 +24,7 @@ from pulse.transforms.lineage import FollowClusters
 LOG = logging.getLogger(__name__)
 
 
-def _read(pipeline, o, patterns, streaming, geometry):
+def _read(pipeline, o, patterns, streaming, geometry, progress_dir=None):
   """Raw records and dead letters from files, one BigQuery table or one Kafka topic, and
   the window start before which frames are stored already (a resumed Kafka run) or None."""
   check_input_kinds(patterns)
@@ -31,7 +32,7 @@ def _read(pipeline, o, patterns, streaming, geometry):
     return pipeline | "ReadBigQuery" >> bigquery_source.ReadBigQuery(patterns[0]), None
   kafka = [p for p in patterns if p.startswith("kafka://")]
   if not kafka:
-    return pipeline | "ReadArchives" >> ReadArchives(patterns), None
+    return pipeline | "ReadArchives" >> ReadArchives(patterns, progress_dir), None
   from pulse.io import kafka_source
   spec = kafka_source.KafkaSpec(kafka[0], o.kafka_group, o.kafka_start, o.kafka_stop,
                                 o.kafka_max_out_of_order_s)
@@ -59,28 +60,52 @@ def _read(pipeline, o, patterns, streaming, geometry):
 
 def build(pipeline, options):
   """Add the Network Pulse graph to `pipeline`; returns the frames PCollection."""
+  edges, resume_ms = build_edges(pipeline, options)
+  return build_frames(edges, options, resume_ms)
+
+
+def build_edges(pipeline, options, slices=None, progress_dir=None):
+  """The first half: input -> edges, with every step's dead letters written. With
+  `slices` (directory, slice_ms) the edges also go to slice files (io/edge_slices.py).
+  The file reader and the slice writer tell their progress in progress_dir, if given
+  (io/progress.py). Returns (edges, the window start before which frames are stored
+  already, or None)."""
   o = options.view_as(PulseOptions)
   streaming = bool(options.view_as(StandardOptions).streaming)
-  patterns = o.input_patterns()
-  # One geometry for the windows and the Kafka reader; checked before anything is read.
-  geometry = WindowGeometry(o.window_size, o.window_period, o.allowed_lateness)
-  decoded, resume_ms = _read(pipeline, o, patterns, streaming, geometry)
+  decoded, resume_ms = _read(pipeline, o, o.input_patterns(), streaming, geometry_of(o),
+                             progress_dir)
   events = decoded.records | "NormaliseEvents" >> NormaliseEvents()
   edges = events.events | "Venturi" >> ExtractEdges(
       drop_bots=not o.keep_bots, drop_org_owners=o.drop_org_owners)
   if o.edges_output:
     edges.edges | "WriteEdges" >> WriteJsonLines(o.edges_output, streaming)
-  frames = edges.edges | "FramesFromEdges" >> FramesFromEdges(
+  if slices:
+    edges.edges | "WriteEdgeSlices" >> WriteEdgeSlices(*slices, progress_dir)
+  ((decoded[DEAD], events[DEAD], edges[DEAD])
+   | "CollectDeadLetters" >> beam.Flatten()
+   | "DeadLetters" >> WriteDeadLetters(o.dead_letter_output, streaming))
+  return edges.edges, resume_ms
+
+
+def build_frames(edges, options, resume_ms=None):
+  """The second half: edges -> windows -> frames, completed across the ends of the
+  run's data, followed and stored. Returns the frames PCollection."""
+  o = options.view_as(PulseOptions)
+  streaming = bool(options.view_as(StandardOptions).streaming)
+  geometry = geometry_of(o)
+  frames = edges | "FramesFromEdges" >> FramesFromEdges(
       geometry, o.windowing, o.min_cluster_size, o.max_clusters)
   if resume_ms is not None:
     frames = frames | "SkipStoredWindows" >> SkipStoredWindows(resume_ms)
   elif not streaming and store_class(o.sink).can_keep_panes:
     frames = frames | "JoinAdjacentRuns" >> JoinAdjacentRuns(
-        o.sink, geometry, o.min_cluster_size, o.max_clusters, edges.edges)
+        o.sink, geometry, o.min_cluster_size, o.max_clusters, edges)
   frames = frames | "FollowClusters" >> FollowClusters(
       geometry, StoredFrame(o.sink, geometry.size_ms))
   frames | "WriteFrames" >> WriteFrames(o.sink)
-  ((decoded[DEAD], events[DEAD], edges[DEAD])
-   | "CollectDeadLetters" >> beam.Flatten()
-   | "DeadLetters" >> WriteDeadLetters(o.dead_letter_output, streaming))
   return frames
+
+
+def geometry_of(o):
+  """The one geometry of a run (PulseOptions o), for its windows and its Kafka reader."""
+  return WindowGeometry(o.window_size, o.window_period, o.allowed_lateness)

@@ -4,6 +4,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pulse.transforms.windows import WINDOWINGS
 
 DEFAULT_SINK = "sqlite://pulse_frames.db"
+AUTO_CHUNK_EDGES = 250_000       # a chunk's edges when a long run is chunked by default
+AUTO_MIN_INPUT_MB = 64           # inputs this large or more are chunked by default
 
 
 class PulseOptions(PipelineOptions):
@@ -71,6 +73,20 @@ class PulseOptions(PipelineOptions):
         "--drop_org_owners", action="store_true", default=False,
         help="Drop edges whose partner is the organisation that owns the repo. Kept by "
              "default: see docs/pipeline.md, 'Edge rules'.")
+
+    long_runs = parser.add_argument_group("Network Pulse: long batch runs")
+    long_runs.add_argument(
+        "--chunk_edges", type=int, default=None,
+        help="Bound a batch run's memory: read the input once, writing its edges to disk "
+             "by hour of event time (--work_dir), then make the frames in consecutive "
+             "runs of about this many edges each, in time order, joined as one run's "
+             "(docs/pipeline.md, 'Long runs'). 0: one pass, all in memory. Default: "
+             f"{AUTO_CHUNK_EDGES:,} for input files over {AUTO_MIN_INPUT_MB} MB in all on "
+             "a local runner with a store that keeps panes (sqlite://), else 0.")
+    long_runs.add_argument(
+        "--work_dir", default=None,
+        help="Where a chunked run keeps its edges between the passes (deleted after "
+             "the run). Default: a new folder in the system's temporary folder.")
 
     kafka = parser.add_argument_group("Network Pulse: Kafka input")
     kafka.add_argument(

@@ -12,6 +12,7 @@ from pulse.pipeline import graph
 from pulse.pipeline.checks import check_run
 from pulse.pipeline.follow import follow, quiet_when_the_runner_goes
 from pulse.pipeline.options import PulseOptions
+from pulse.pipeline.passes import chunk_edges, run_chunked
 from pulse.pipeline.summary import print_summary, summarise
 
 LOG = logging.getLogger("pulse")
@@ -50,8 +51,14 @@ def run(argv):
     return 0
   options = pipeline_options(argv)
   check_run(argv, options)
+  per_chunk = chunk_edges(options)
   started = time.monotonic()
   streaming = options.view_as(StandardOptions).streaming
+  if per_chunk:
+    metrics, chunks = run_chunked(options, per_chunk)
+    summary = summarise(metrics, options, time.monotonic() - started, chunks=chunks)
+    print_summary(summary)
+    return 0
   with quiet_when_the_runner_goes():
     # Keeps helper processes (a cross-language expansion service and its Java worker)
     # alive for the whole run, as `with beam.Pipeline(...)` would.

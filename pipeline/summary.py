@@ -36,9 +36,10 @@ def _largest_and_others(store, span):
   return best, others
 
 
-def summarise(results, options, seconds, flow=None):
+def summarise(results, options, seconds, flow=None, chunks=None):
   """A dict of what the run did. events_per_second is over the run's time, or for a
-  streaming run over the time events were flowing (flow: pipeline/follow.Flow)."""
+  streaming run over the time events were flowing (flow: pipeline/follow.Flow). chunks:
+  how many runs made the frames of a chunked run (pipeline/passes.py)."""
   read = counter(results, C.EVENTS_READ)
   edges = counter(results, C.EDGES)
   events = counter(results, C.EVENTS_NORMALISED)
@@ -63,10 +64,15 @@ def summarise(results, options, seconds, flow=None):
   relinked = counter(results, C.FRAMES_RELINKED)
   if relinked:
     summary["frames_relinked"] = relinked
+  if chunks:
+    summary["frame_runs"] = chunks
   if options.view_as(TestOptions).dry_run:
     return summary     # nothing ran; the store may be remote (jsonl://gs://...)
+  span = written_span(results)
   with open_store(options.view_as(PulseOptions).sink) as store:
-    best, others = _largest_and_others(store, written_span(results))
+    best, others = _largest_and_others(store, span)
+    if chunks and span:   # each run made again the windows across its start: count once
+      summary["windows"] = store.span(span[0], span[1] + 1)[0]
   if best:
     frame, cluster = best
     summary["largest_cluster"] = {
@@ -89,7 +95,9 @@ def print_summary(s):
       if s["share_without_edge"] is not None else ""))
   print(f"dead letters       {sum(s['dead_letters'].values()):>10,}   (" +
         ", ".join(f"{k} {v:,}" for k, v in s["dead_letters"].items()) + ")")
-  print(f"windows            {s['windows']:>10,}")
+  print(f"windows            {s['windows']:>10,}" + (
+      f"   (made by {s['frame_runs']} runs over consecutive stretches of the edges)"
+      if s.get("frame_runs") else ""))
   print(f"frames written     {s['frames_written']:>10,}" + (
       f"   (and {s['windows_completed_from_kept_panes']:,} across this run's ends "
       "completed with the panes of earlier runs)"

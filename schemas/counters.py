@@ -4,7 +4,7 @@ from apache_beam.metrics import Metrics
 
 from pulse.schemas.dead_letters import STAGES
 
-__all__ = ["NAMESPACE", "FILES_READ", "EVENTS_READ", "EVENTS_NORMALISED", "EDGES", "FRAMES",
+__all__ = ["NAMESPACE", "FILES_READ", "EVENTS_READ", "EVENTS_NORMALISED", "EDGES", "EDGES_FROM_SLICES", "FRAMES",
            "FRAMES_UPDATED_LATE", "FRAMES_RELINKED", "FRAMES_WRITTEN", "FRAMES_ALREADY_STORED",
            "KAFKA_OFFSETS_COMMITTED", "FRAME_WINDOW_STARTS", "WINDOWS_COMPLETED",
            "DEAD_LETTER_COUNTERS", "counter", "distribution", "dead_letters_of", "no_edge"]
@@ -14,6 +14,7 @@ FILES_READ = "files_read"
 EVENTS_READ = "events_read"                # records read from files, tables or topics
 EVENTS_NORMALISED = "events_normalised"
 EDGES = "edges"
+EDGES_FROM_SLICES = "edges_from_slices"   # read back in the second pass of a long run
 FRAMES = "frames"                          # windows with a frame (first pane)
 FRAMES_UPDATED_LATE = "frames_updated_late"
 # Frames whose lineage changed after they were first followed: the windows after a late
