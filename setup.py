@@ -32,6 +32,7 @@ setup(
         "confluent-kafka>=2.5",
         "Flask>=3.0",
         "Flask-SocketIO>=5.3",
+        "Flask-Compress>=1.14",   # ui/server.py: a week's window summaries gzipped
         "simple-websocket>=1.0",   # WebSocket transport for Flask-SocketIO's threading mode
     ],
     extras_require={

@@ -47,6 +47,8 @@ def chunk_edges(options):
              "a Kafka input" if any(p.startswith("kafka://") for p in patterns) else
              f"the store {o.sink.split('://')[0]}:// (it keeps no panes to join runs)"
              if not store_class(o.sink).can_keep_panes else None)
+  if o.work_dir and not (os.path.isdir(o.work_dir) and os.access(o.work_dir, os.W_OK)):
+    raise ValueError(f"--work_dir {o.work_dir}: not a folder this run can write in")
   if o.chunk_edges is not None:
     if o.chunk_edges < 0:
       raise ValueError(f"--chunk_edges {o.chunk_edges}: must be at least 0 (0: one pass)")

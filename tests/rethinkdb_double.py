@@ -9,11 +9,12 @@ queries of pulse.io.stores.rethinkdb_store, keeping everything in memory:
               [type, term, global options],
               answered with {"t": response type, "r": [...]} (+ "n" notes for a changefeed)
   terms       DB, TABLE, DB_CREATE/LIST, TABLE_CREATE/LIST, INDEX_CREATE/LIST/WAIT (simple
-              field indexes only), INSERT (conflict error|replace), ORDER_BY {index},
+              field indexes only), INSERT (conflict error|replace), GET (by primary key:
+              the document or null; a key over 127 bytes refused), ORDER_BY {index},
               MAX {index}, BETWEEN {index} (of a table; bounds numbers, MINVAL or
-              MAXVAL; lower closed, upper open), PLUCK, CHANGES {include_initial},
-              MAKE_ARRAY; any other term
-              gets a RUNTIME_ERROR naming it
+              MAXVAL; lower closed, upper open), PLUCK (fields, and nested selectors
+              {field: selector} of objects and arrays of objects), CHANGES
+              {include_initial}, MAKE_ARRAY; any other term gets a RUNTIME_ERROR naming it
   cursors     sequences come in SUCCESS_PARTIAL batches answered per CONTINUE; a changefeed
               is a partial sequence that never ends and answers a CONTINUE once it has
               changes; STOP ends either
@@ -48,7 +49,7 @@ RESPONSE = {"SUCCESS_ATOM": 1, "SUCCESS_SEQUENCE": 2, "SUCCESS_PARTIAL": 3,
 ERROR = {"INTERNAL": 1000000, "QUERY_LOGIC": 3000000, "NON_EXISTENCE": 3100000,
          "OP_FAILED": 4100000}
 SEQUENCE_FEED = 1                              # Response.ResponseNote
-TERM = {"MAKE_ARRAY": 2, "DB": 14, "TABLE": 15, "PLUCK": 33, "ORDER_BY": 41, "INSERT": 56,
+TERM = {"MAKE_ARRAY": 2, "DB": 14, "TABLE": 15, "GET": 16, "PLUCK": 33, "ORDER_BY": 41, "INSERT": 56,
         "DB_CREATE": 57, "DB_LIST": 59, "TABLE_CREATE": 60, "TABLE_LIST": 62,
         "INDEX_CREATE": 75, "INDEX_LIST": 77, "INDEX_WAIT": 140, "MAX": 148,
         "CHANGES": 152, "MINVAL": 180, "MAXVAL": 181, "BETWEEN": 182}
@@ -306,6 +307,36 @@ class _Scram:
         hmac.digest(server_key, auth_message.encode(), "sha256")).decode()
 
 
+def _plucked(doc, selectors):
+  """pluck's selection of an object: a field by name, a list of selectors, or {field:
+  selector} picking within that field (each element of an array of objects); True keeps
+  the field whole. A field the object lacks is left out."""
+  out = {}
+  for selector in selectors:
+    if isinstance(selector, str):
+      if selector in doc:
+        out[selector] = copy.deepcopy(doc[selector])
+    elif isinstance(selector, list):
+      out.update(_plucked(doc, selector))
+    elif isinstance(selector, dict):
+      for field, inner in selector.items():
+        if field not in doc:
+          continue
+        value, inner = doc[field], inner if isinstance(inner, list) else [inner]
+        if inner == [True]:
+          out[field] = copy.deepcopy(value)
+        elif isinstance(value, dict):
+          out[field] = _plucked(value, inner)
+        elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
+          out[field] = [_plucked(v, inner) for v in value]
+        else:
+          raise _QueryError("The RethinkDB test double plucks within objects and arrays "
+                            f"of objects only, not {type(value).__name__}.")
+    else:
+      raise _QueryError(f"Invalid path argument `{json.dumps(selector)}`.")
+  return out
+
+
 def _attributes(message):
   return dict(part.split("=", 1) for part in message.split(",") if "=" in part)
 
@@ -553,12 +584,18 @@ class RethinkDBDouble:
                         "field.)", ERROR["NON_EXISTENCE"])
     return copy.deepcopy(docs[-1])
 
-  def _pluck(self, _, seq, *fields):
-    pick = lambda d: {f: copy.deepcopy(d[f]) for f in fields if f in d}  # noqa: E731
+  def _get(self, _, table, key):
+    if type(table) is not _Table:
+      raise _QueryError("The RethinkDB test double gets from a table only.")
+    if isinstance(key, str) and len(key.encode()) > 127:
+      raise _QueryError(f"Primary key too long (max 127 characters): {json.dumps(key)}")
+    return copy.deepcopy(table.docs.get(key))
+
+  def _pluck(self, _, seq, *selectors):
     if isinstance(seq, dict):
-      return pick(seq)
+      return _plucked(seq, selectors)
     docs = seq.docs.values() if isinstance(seq, _Table) else seq
-    return _Stream(pick(d) for d in docs)
+    return _Stream(_plucked(d, selectors) for d in docs)
 
   def _changes(self, table, options, conn, token):
     unknown = set(options) - {"include_initial"}

@@ -68,6 +68,7 @@ def test_plan_groups_consecutive_slices_up_to_the_chunk():
     (["--chunk_edges=5", "--sink=jsonl:///tmp/x.jsonl"], "cannot chunk the store jsonl://"),
     (["--chunk_edges=5", "--streaming", "--runner=PrismRunner"],
      "cannot chunk a streaming run"),
+    (["--work_dir=/nonexistent/folder"], "--work_dir /nonexistent/folder: not a folder"),
 ])
 def test_a_chunked_run_that_cannot_be_is_refused(flags, error, capsys):
   assert main(["run", f"--input={HOURS['2015']}", *flags]) == 2

@@ -183,6 +183,48 @@ def test_rerun_replaces_without_duplicates_and_orders_by_window_start(server):
   store.close()
 
 
+def test_summaries_and_frames_by_time_range_and_id(server):
+  """Ranges from the window_start index ([start, end), store order), summaries plucked on
+  the server, a frame by its primary key."""
+  from pulse.io.stores.base import frame_summary
+  store = open_store(server.uri(batch=7))
+  frames = [frame(s * 60_000, edges=s) for s in range(40, 0, -1)]
+  frames.append(frame(60_000, 300_000))      # same start, shorter: sorts first
+  store.write(frames)
+  ordered = sorted(frames, key=lambda f: (f["window_start"], f["window_end"], f["id"]))
+  assert store.summaries() == [frame_summary(f) for f in ordered]
+  assert store.summaries()[0] == {"id": "60000-300000", "window_start": 60_000,
+                                  "window_end": 300_000, "edges": 1, "vertices": 2,
+                                  "components": 1, "largest": 2, "clustered": 2}
+  assert [s["edges"] for s in store.summaries(10 * 60_000, 13 * 60_000)] == [10, 11, 12]
+  assert [s["window_start"] for s in store.summaries(start_ms=39 * 60_000)] == [
+      39 * 60_000, 40 * 60_000]
+  assert [s["id"] for s in store.summaries(end_ms=2 * 60_000)] == [
+      "60000-300000", "60000-660000"]
+  assert store.summaries(50 * 60_000, 60 * 60_000) == []
+  assert store.summaries(5 * 60_000, 5 * 60_000) == []
+  assert store.frame("600000-1200000") == frame(600_000, edges=10)
+  assert all(store.frame(bad) is None for bad in ("1-2", "", "x" * 200, "\u00e9" * 100))
+  store.close()
+
+
+def test_the_double_gets_by_key_and_plucks_nested_fields(double_server):
+  RethinkDBFrameStore(double_server.uri()).close()
+  with double_server.connect() as conn:
+    table = r.db(double_server.db).table("frames")
+    table.insert([frame(0), frame(60_000)]).run(conn)
+    assert table.get("0-600000").run(conn) == frame(0)
+    assert table.get("nope").run(conn) is None
+    with pytest.raises(ReqlQueryLogicError, match="Primary key too long"):
+      table.get("k" * 128).run(conn)
+    picked = list(table.order_by(index="window_start").pluck(
+        "id", {"clusters": ["size", "hub"]}, {"size_histogram": True}).run(conn))
+    assert picked == [{"id": f["id"], "size_histogram": {"2": 1},
+                       "clusters": [{"size": 2, "hub": "a"}]} for f in (frame(0), frame(60_000))]
+    assert table.get("0-600000").pluck({"clusters": "members"}).run(conn) == {
+        "clusters": [{"members": ["a", "b"]}]}
+
+
 def test_a_password_from_env_is_never_shown(server, monkeypatch, caplog):
   caplog.set_level(logging.DEBUG)
   user = server.add_user(SECRET)

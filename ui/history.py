@@ -113,16 +113,22 @@ def cluster_history(store, cluster_id):
            alive), "into": [successors, as split_off]}}
 
   Its life runs from the first window that lists it to the last of the consecutive
-  windows that do. `store` is a frame store or frames in store order, read once.
-  ValueError for an id no stored frame lists."""
+  windows that do; it is looked for from the window its id says it was born in, and only
+  there (so an unknown id reads a window, not the store). `store` is a frame store or
+  frames in store order, read until the life ends. ValueError for an id no stored frame
+  lists."""
   if not isinstance(cluster_id, str) or not cluster_id:
     raise ValueError("no cluster id given")
-  frames = _ordered_frames(store, born_at(cluster_id))
+  born = born_at(cluster_id)
+  frames = _ordered_frames(store, born)
   windows, end = [], None
   try:
     for frame in frames:
       cluster, where = next(((c, w) for c, w in _listed(frame) if c.get("id") == cluster_id),
                             (None, None))
+      if cluster is None and not windows and born is not None and \
+          frame.get("window_start", born) > born:
+        break                     # not in the window it was born in: no such cluster
       if cluster is not None:
         windows.append(_entry(frame, cluster, where))
         windows[-1]["split_off"] = _successors(frame, cluster_id) if len(windows) > 1 else []

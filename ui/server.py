@@ -12,32 +12,25 @@ import threading
 import time
 
 from flask import Flask, abort, jsonify, request, send_from_directory
+from flask_compress import Compress
 from flask_socketio import SocketIO
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 
 from pulse.io.stores import open_store
+from pulse.io.stores.base import frame_summary
 from pulse.io.uris import redact
-from pulse.ui.history import cluster_history
+from pulse.ui.history import born_at, cluster_history
+from pulse.ui.paging import FrameCache, StoreReader, Summaries, frames_from
 
 LOG = logging.getLogger(__name__)
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 VENDOR_FILES = ("sigma.min.js", "graphology.umd.min.js", "socket.io.min.js",
                 "plotly.min.js")
-SUMMARY_KEYS = ("id", "window_start", "window_end", "edges", "vertices", "components",
-                "size_histogram")
+GZIP_FROM = 4096          # bytes: smaller JSON answers go as they are
 
 
 def missing_vendor_files():
   return [f for f in VENDOR_FILES if not os.path.exists(os.path.join(STATIC, "vendor", f))]
-
-
-def summary(frame):
-  """What the timeline and the charts need of a frame (the graph fetches the rest)."""
-  out = {k: frame.get(k) for k in SUMMARY_KEYS}
-  sizes = [int(s) for s in (frame.get("size_histogram") or {})]
-  out["largest"] = max(sizes, default=0)
-  out["clustered"] = sum(int(c.get("size") or 0) for c in frame.get("clusters") or ())
-  return out
 
 
 def opening_frame(summaries):
@@ -55,40 +48,25 @@ def opening_frame(summaries):
   return max(reversed(recent), key=lambda s: s["clustered"])["id"]
 
 
-class Frames:
-  """Every frame seen, by id: loaded from the store, then kept current by the follower."""
-  def __init__(self):
-    self.lock = threading.Lock()
-    self.by_id = {}
-
-  def put(self, frame):
-    with self.lock:
-      self.by_id[frame["id"]] = frame
-
-  def get(self, frame_id):
-    with self.lock:
-      return self.by_id.get(frame_id)
-
-  def ordered(self):
-    """Every frame, in store order (window_start, window_end, id)."""
-    with self.lock:
-      return sorted(self.by_id.values(),
-                    key=lambda f: (f["window_start"], f["window_end"], f["id"]))
-
-  def summaries(self):
-    return [summary(f) for f in self.ordered()]
-
-
 def create_app(sink):
-  """(app, socketio, start): start() loads the store and begins following it; call it once
-  before serving."""
+  """(app, socketio, start): start() reads the store's summaries and begins following it;
+  call it once before serving.
+
+  The server keeps every window's summary (Summaries) and the last CACHED_FRAMES whole
+  frames it served or was pushed (FrameCache); any other frame is read from the store
+  when asked for, and a cluster's history from its birth on, a chunk of windows at a
+  time, until its life ends (paging.frames_from)."""
   app = Flask(__name__, static_folder=STATIC, static_url_path="/static")
+  # The summaries of a week of windows are 1.6 MB of JSON, about 0.2 MB gzipped.
+  app.config.update(COMPRESS_MIMETYPES=["application/json"], COMPRESS_MIN_SIZE=GZIP_FROM,
+                    COMPRESS_ALGORITHM=["gzip"], COMPRESS_LEVEL=5)
+  Compress(app)
   # Threads, not eventlet/gevent: the store's blocking reads need no monkey-patching.
   # cors_allowed_origins None: sockets only from the page's own origin ([] would turn the
   # Origin check off, so any web site open in the browser could read the frames).
   socketio = SocketIO(app, async_mode="threading", cors_allowed_origins=None)
   shown = redact(sink)        # the password of a rethinkdb:// sink stays here
-  frames = Frames()
+  summaries, cache, reader = Summaries(), FrameCache(), StoreReader()
   started = threading.Event()
 
   @app.get("/")
@@ -97,24 +75,46 @@ def create_app(sink):
 
   @app.get("/api/frames")
   def list_frames():
-    listed = frames.summaries()
-    return jsonify({"sink": shown, "frames": listed, "open": opening_frame(listed)})
+    # Every window's summary (or those starting in [start, end) ms), and where to open.
+    try:
+      start, end = (None if request.args.get(k) in (None, "") else int(request.args[k])
+                    for k in ("start", "end"))
+    except ValueError:
+      abort(400)
+    return jsonify({"sink": shown, "frames": summaries.between(start, end),
+                    "open": opening_frame(summaries.between())})
 
   @app.get("/api/frame")
   def one_frame():
-    frame = frames.get(request.args.get("id", ""))
-    if frame is None:
+    frame_id = request.args.get("id", "")
+    if frame_id not in summaries:          # no store read for an id no window has
       abort(404)
+    frame = cache.get(frame_id)
+    if frame is None:
+      frame = reader.frame(frame_id)
+      if frame is None:
+        abort(404)
+      cache.put(frame)
     return jsonify(frame)
 
   @app.get("/api/history")
   def one_history():
-    # Over the frames in memory (the store's, kept current by the follower). An unknown id
+    # Read from the store from the cluster's birth on, until its life ends. An unknown id
     # is a plain 404 that does not repeat it.
+    cluster_id = request.args.get("id", "")
+    frames = frames_from(reader, summaries, born_at(cluster_id))
     try:
-      return jsonify(cluster_history(frames.ordered(), request.args.get("id", "")))
+      return jsonify(cluster_history(frames, cluster_id))
     except ValueError:
       abort(404)
+    finally:
+      frames.close()
+
+  @app.get("/api/stats")
+  def stats():
+    # What the server holds: summaries, cached frames, and frames read from the store.
+    return jsonify({"summaries": len(summaries), "cached_frames": len(cache),
+                    "cache_size": cache.size, "frames_read": reader.read})
 
   @app.after_request
   def no_sniffing(response):
@@ -129,7 +129,8 @@ def create_app(sink):
   def follow(feed):
     try:
       for frame in feed:
-        frames.put(frame)
+        summaries.put(frame_summary(frame))
+        cache.put(frame)            # the newest frames: what a live page asks for next
         socketio.emit("frame", frame)
     except Exception:     # a broken feed: the page keeps what it has
       LOG.exception("following %s stopped", shown)
@@ -141,9 +142,10 @@ def create_app(sink):
     store = open_store(sink)
     # Subscribe before reading, so no frame falls between the two (repeats are harmless).
     feed = store.subscribe() if store.can_subscribe else None
-    for frame in store.frames():
-      frames.put(frame)
-    LOG.info("%d frames in %s%s", len(frames.by_id), shown,
+    reader.store = store
+    for summary in reader.summaries():
+      summaries.put(summary)
+    LOG.info("%d frames in %s%s", len(summaries), shown,
              "; following new ones" if feed is not None else " (this store cannot be followed)")
     if feed is not None:
       socketio.start_background_task(follow, feed)

@@ -4,7 +4,11 @@ A store is named by a URI whose scheme picks its class (io/stores/registry.py). 
 keyed by their id, so writing a frame again replaces it (idempotent reruns and retried
 bundles)."""
 
-__all__ = ["FrameStore", "FrameStoreError", "in_range"]
+__all__ = ["FrameStore", "FrameStoreError", "in_range", "frame_summary", "SUMMARY_FIELDS"]
+
+# A window's light figures: what a timeline of many windows needs without the frames.
+SUMMARY_FIELDS = ("id", "window_start", "window_end", "edges", "vertices", "components",
+                  "largest", "clustered")
 
 
 class FrameStoreError(RuntimeError):
@@ -55,6 +59,19 @@ class FrameStore:
     ordered by window_start, then window_end, then id."""
     raise NotImplementedError
 
+  def summaries(self, start_ms=None, end_ms=None):
+    """frame_summary() of each stored frame whose window_start is in [start_ms, end_ms),
+    in frames() order. This default reads the frames; a store overrides it to answer
+    from its index without reading whole frames."""
+    return [frame_summary(f) for f in self.frames(start_ms, end_ms)]
+
+  def frame(self, frame_id):
+    """The stored frame with this id, or None. This default reads the frames of the
+    window the id names (`start-end`), or all of them for an id of another form."""
+    start, _, end = str(frame_id).partition("-")
+    window = (int(start), int(start) + 1) if start.isdigit() and end.isdigit() else ()
+    return next((f for f in self.frames(*window) if f["id"] == frame_id), None)
+
   def newest_window_end(self):
     """The latest window_end stored, or None for an empty store."""
     raise NotImplementedError
@@ -88,6 +105,27 @@ class FrameStore:
 
   def __exit__(self, *exc):
     self.close()
+
+
+def _count(value):
+  """A count from stored data: ints as they are, anything else 0 (a frame is data)."""
+  if isinstance(value, str) and value.isdigit():
+    return int(value)
+  return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def frame_summary(frame):
+  """The frame's SUMMARY_FIELDS: its id, window and counts, `largest` (the largest
+  component's size, from size_histogram) and `clustered` (members of its listed
+  clusters)."""
+  histogram = frame.get("size_histogram")
+  clusters = frame.get("clusters")
+  out = {k: frame.get(k) for k in SUMMARY_FIELDS[:6]}
+  out["largest"] = max(map(_count, histogram), default=0) if isinstance(
+      histogram, dict) else 0
+  out["clustered"] = sum(_count(c.get("size")) for c in clusters if isinstance(c, dict)) \
+      if isinstance(clusters, list) else 0
+  return out
 
 
 def in_range(window_start, start_ms, end_ms):

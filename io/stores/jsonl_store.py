@@ -1,15 +1,20 @@
 """Frames as one file of JSON lines on any Beam filesystem:
   jsonl://PATH    (jsonl://gs://bucket/frames.jsonl, jsonl:///tmp/frames.jsonl)
 for Dataflow, whose workers share no disk. Written once, at the end of a batch run (or
-appended to a local file when streaming); read back keeping each id's last line."""
+appended to a local file when streaming); read back keeping each id's last line.
+
+A plain file has no index of its own: the first read scans it once, keeping where each
+id's last line starts and its summary (about 200 bytes a frame); later reads read only the
+lines appended since, and a frame or a time range is read by seeking to its lines."""
 import json
 import os
+import threading
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pulse.io.json_lines import WriteJsonLines, check_local_output
-from pulse.io.stores.base import FrameStore, in_range
+from pulse.io.stores.base import FrameStore, frame_summary, in_range
 from pulse.schemas.counters import (FRAME_WINDOW_STARTS, FRAMES_WRITTEN, counter,
                                     distribution)
 
@@ -46,22 +51,98 @@ class JsonLinesFrameStore(FrameStore):
 
   def __init__(self, path):
     self.path = path
+    # Where each id's last line is, and its summary: built by one scan of the file, then
+    # extended by reading only the lines appended since (a streaming run appends).
+    self._lock = threading.Lock()
+    self._lines = {}      # id -> (offset, length, summary)
+    self._read_to = 0     # bytes of whole lines indexed
+    self._head = None     # the first line as indexed: a file written anew differs
+
+  def _index(self):
+    """{id: (offset, length, summary)} of the file as it is now."""
+    with self._lock:
+      if not FileSystems.exists(self.path):
+        self._lines, self._read_to, self._head = {}, 0, None
+        return {}
+      with FileSystems.open(self.path) as f:
+        head = f.readline()
+        size = _size(f)
+        if head != self._head or (size is not None and size < self._read_to):   # new file
+          self._lines, self._read_to, self._head = {}, 0, head
+        f.seek(self._read_to)
+        offset = self._read_to
+        for line in f:
+          whole = line.endswith(b"\n")   # else the last line, maybe still being written:
+          if line.strip():               # indexed if it parses, and read again next time
+            try:
+              frame = json.loads(line)
+            except ValueError:
+              if whole:
+                raise
+              break
+            self._lines[frame["id"]] = (offset, len(line), frame_summary(frame))
+          if not whole:
+            break
+          offset += len(line)
+        self._read_to = offset
+      return dict(self._lines)
+
+  def _read(self, entries):
+    """The frames of these index entries, in their order (the file read in its own)."""
+    if not entries:
+      return []
+    got = {}
+    with FileSystems.open(self.path) as f:
+      for offset, length, _ in sorted(entries):
+        f.seek(offset)
+        got[offset] = json.loads(f.read(length))
+    return [got[e[0]] for e in entries]
+
+  def _in_range(self, start_ms, end_ms):
+    return sorted((e for e in self._index().values()
+                   if in_range(e[2]["window_start"], start_ms, end_ms)), key=lambda e: (
+        e[2]["window_start"], e[2]["window_end"], e[2]["id"]))
 
   def frames(self, start_ms=None, end_ms=None):
-    if not FileSystems.exists(self.path):
-      return
-    latest = {}
-    with FileSystems.open(self.path) as f:
-      for line in f:
-        if line.strip():
-          frame = json.loads(line)
-          latest[frame["id"]] = frame
-    yield from sorted((f for f in latest.values()
-                       if in_range(f["window_start"], start_ms, end_ms)),
-                      key=lambda f: (f["window_start"], f["window_end"], f["id"]))
+    for _ in range(2):              # once more after a rewrite since it was indexed
+      entries = self._in_range(start_ms, end_ms)
+      frames = self._read(entries)
+      if all(f.get("id") == e[2]["id"] for f, e in zip(frames, entries)):
+        break
+      self._forget()
+    yield from (f for f, e in zip(frames, entries) if f.get("id") == e[2]["id"])
+
+  def summaries(self, start_ms=None, end_ms=None):
+    return [dict(e[2]) for e in self._in_range(start_ms, end_ms)]
+
+  def frame(self, frame_id):
+    for _ in range(2):              # once more after a rewrite since it was indexed
+      entry = self._index().get(frame_id)
+      if entry is None:
+        return None
+      frame = self._read([entry])[0]
+      if frame.get("id") == frame_id:
+        return frame
+      self._forget()
+    return None
+
+  def _forget(self):
+    with self._lock:
+      self._head = None           # the next _index() scans the file anew
 
   def newest_window_end(self):
-    return max((f["window_end"] for f in self.frames()), default=None)
+    return max((e[2]["window_end"] for e in self._index().values()), default=None)
+
+
+def _size(f):
+  """The size of an open file, or None where it cannot seek to its end."""
+  try:
+    f.seek(0, os.SEEK_END)
+    return f.tell()
+  except (OSError, ValueError, NotImplementedError):
+    return None
+  finally:
+    f.seek(0)
 
 
 class _WriteJsonLinesFrames(beam.PTransform):

@@ -21,7 +21,7 @@ from rethinkdb import RethinkDB
 from rethinkdb.errors import (ReqlAuthError, ReqlAvailabilityError, ReqlDriverError,
                               ReqlNonExistenceError, ReqlOpFailedError, ReqlTimeoutError)
 
-from pulse.io.stores.base import FrameStore, FrameStoreError
+from pulse.io.stores.base import SUMMARY_FIELDS, FrameStore, FrameStoreError, frame_summary
 from pulse.io.stores.retry import RETRY_DEFAULTS, RETRY_OPTIONS, RetryBudget
 from pulse.io.uris import redact, uri_options
 
@@ -31,6 +31,7 @@ PASSWORD_ENV = "RETHINKDB_PASSWORD"
 DEFAULT_PORT = 28015
 STAMP = "stored_at"
 INDEXES = ("window_start", "window_end")
+MAX_KEY = 127          # the longest primary key RethinkDB takes (bytes, to be safe)
 OPTIONS = dict(RETRY_OPTIONS, batch=int)
 DEFAULTS = dict(RETRY_DEFAULTS, batch=200)
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")     # RethinkDB's rule for db and table names
@@ -207,18 +208,37 @@ class RethinkDBFrameStore(FrameStore):
           f"frame(s): {self._scrub(str(result.get('first_error')))[:500]}")
 
   def frames(self, start_ms=None, end_ms=None):
-    # A time range is read from the window_start index (between is half-open).
     def read(conn):
-      table = self._table
-      if start_ms is not None or end_ms is not None:
-        table = table.between(self.r.minval if start_ms is None else start_ms,
-                              self.r.maxval if end_ms is None else end_ms,
-                              index="window_start")
-      return list(table.order_by(index="window_start").run(conn))
+      return list(self._range(start_ms, end_ms).order_by(index="window_start").run(conn))
     docs = self._run("reading frames", read)
     # The index orders ties by id alone; SQLite's order puts window_end first.
     docs.sort(key=lambda d: (d["window_start"], d["window_end"], d["id"]))
     return iter([_strip(d) for d in docs])
+
+  def summaries(self, start_ms=None, end_ms=None):
+    # The server plucks what a summary needs (the histogram, each cluster's size) from the
+    # documents of the range, found by the window_start index: no whole frame is sent.
+    def read(conn):
+      return list(self._range(start_ms, end_ms).order_by(index="window_start").pluck(
+          *SUMMARY_FIELDS[:6], "size_histogram", {"clusters": ["size"]}).run(conn))
+    docs = self._run("reading summaries", read)
+    docs.sort(key=lambda d: (d["window_start"], d["window_end"], d["id"]))
+    return [frame_summary(d) for d in docs]
+
+  def frame(self, frame_id):
+    if not isinstance(frame_id, str) or len(frame_id.encode()) > MAX_KEY:
+      return None         # could name no document: the server would refuse the key
+    doc = self._run("reading a frame", lambda conn: self._table.get(frame_id).run(conn))
+    return None if doc is None else _strip(doc)
+
+  def _range(self, start_ms, end_ms):
+    """The table, or its documents whose window_start is in [start_ms, end_ms), from the
+    window_start index (between is half-open)."""
+    if start_ms is None and end_ms is None:
+      return self._table
+    return self._table.between(self.r.minval if start_ms is None else start_ms,
+                               self.r.maxval if end_ms is None else end_ms,
+                               index="window_start")
 
   def newest_window_end(self):
     def latest(conn):

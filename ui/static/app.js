@@ -6,9 +6,14 @@
 (function () {
   "use strict";
 
+  // The page holds every window's summary (a week: 10,080 of them) but only the CACHED
+  // whole frames it showed or was pushed last; any other is fetched when shown.
+  const CACHED = 32, HISTORIES = 16;
   const state = {
     summaries: [],        // every known frame's summary, ordered like the store
-    full: new Map(),      // id -> whole frame, as fetched or pushed
+    at: new Map(),        // id -> its index in summaries
+    revision: 0,          // bumped whenever summaries change (the time chart redraws)
+    full: new Map(),      // id -> whole frame, least recently used first (at most CACHED)
     shown: null,          // the frame on screen
     live: true,           // show `head`, and every newer frame as it lands
     head: null,           // id: where the page opened (the server's pick), then the newest pushed
@@ -19,6 +24,7 @@
     cluster: null,        // id of the selected cluster (of the login clicked, or picked)
     histories: new Map(), // cluster id -> its history (/api/history), until a frame lands
   };
+  const indexOf = (id) => { const at = state.at.get(id); return at === undefined ? -1 : at; };
   const $ = (id) => document.getElementById(id);
 
   function setText(node, value) {
@@ -122,7 +128,7 @@
     go: (frameId, clusterId) => goTo(frameId, clusterId),
     pick: (id) => pick(id),
     frameBefore: (frameId) => {
-      const at = state.summaries.findIndex((f) => f.id === frameId);
+      const at = indexOf(frameId);
       return at > 0 ? state.summaries[at - 1].id : null;
     },
   });
@@ -144,6 +150,7 @@
       }
       if (asked !== historyAsked) return;        // another was asked for since
       state.histories.set(id, life);
+      if (state.histories.size > HISTORIES) state.histories.delete(state.histories.keys().next().value);
     }
     if (state.cluster === id && state.shown === shown) lineage.drawHistory(life, shown.id);
   }
@@ -152,8 +159,7 @@
     const frame = state.shown;
     if (!frame) return;
     let previous = null;          // the window before: the sizes of those that dissolved
-    const before = (frame.dissolved || []).length &&
-        state.summaries[state.summaries.findIndex((f) => f.id === frame.id) - 1];
+    const before = (frame.dissolved || []).length && state.summaries[indexOf(frame.id) - 1];
     if (before) {
       try { previous = await fetchFrame(before.id); } catch (error) { previous = null; }
     }
@@ -183,7 +189,7 @@
 
   // Shows the stored window frameId, paused, with the cluster clusterId selected.
   async function goTo(frameId, clusterId) {
-    const index = state.summaries.findIndex((f) => f.id === frameId);
+    const index = indexOf(frameId);
     if (index < 0) return;
     state.live = false;
     state.selected = null;
@@ -203,33 +209,63 @@
 
   // ---- charts (charts.js) ---------------------------------------------------------------
   const drawSizes = (frame) => pulseCharts.drawSizes(frame);
-  const drawTime = () => pulseCharts.drawTime(state.summaries, state.shown);
+  const drawTime = () => pulseCharts.drawTime(state.summaries, state.shown, state.revision);
 
   // ---- frames, timeline and live mode --------------------------------------------------
+  // A frame's summary, as the server makes it (io/stores/base.frame_summary).
   function summarise(frame) {
     const sizes = Object.keys(frame.size_histogram || {}).map(Number);
     return { id: frame.id, window_start: frame.window_start, window_end: frame.window_end,
              edges: frame.edges, vertices: frame.vertices, components: frame.components,
-             size_histogram: frame.size_histogram, largest: sizes.length ? Math.max(...sizes) : 0,
+             largest: sizes.length ? Math.max(...sizes) : 0,
              clustered: (frame.clusters || []).reduce((n, c) => n + c.size, 0) };
   }
 
-  function upsert(summary) {
-    const s = state.summaries;
-    const at = s.findIndex((f) => f.id === summary.id);
-    if (at >= 0) s.splice(at, 1);
-    let i = s.length;
-    while (i > 0 && order(s[i - 1], summary) > 0) i--;
-    s.splice(i, 0, summary);
+  function reindex() {
+    state.at = new Map(state.summaries.map((f, i) => [f.id, i]));
+    state.revision += 1;
   }
 
-  async function fetchFrame(id) {
-    if (!state.full.has(id)) {
-      const response = await fetch("/api/frame?id=" + encodeURIComponent(id));
-      if (!response.ok) throw new Error(`frame ${id}: HTTP ${response.status}`);
-      state.full.set(id, await response.json());
+  function upsert(summary) {
+    const s = state.summaries, at = indexOf(summary.id);
+    if (at >= 0) s.splice(at, 1);
+    let lo = 0, hi = s.length;        // the first place after every summary ordered before it
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (order(s[mid], summary) <= 0) lo = mid + 1; else hi = mid;
     }
-    return state.full.get(id);
+    s.splice(lo, 0, summary);
+    reindex();
+  }
+
+  // The whole-frame cache: a Map in use order, the least recently used dropped first.
+  function remember(frame) {
+    state.full.delete(frame.id);
+    state.full.set(frame.id, frame);
+    while (state.full.size > CACHED) state.full.delete(state.full.keys().next().value);
+  }
+
+  const fetching = new Map();         // id -> the fetch on its way (asked once)
+  async function fetchFrame(id) {
+    const kept = state.full.get(id);
+    if (kept) {
+      remember(kept);
+      return kept;
+    }
+    if (!fetching.has(id)) {
+      fetching.set(id, (async () => {
+        try {
+          const response = await fetch("/api/frame?id=" + encodeURIComponent(id));
+          if (!response.ok) throw new Error(`frame ${id}: HTTP ${response.status}`);
+          const frame = await response.json();
+          remember(frame);
+          return frame;
+        } finally {
+          fetching.delete(id);
+        }
+      })());
+    }
+    return fetching.get(id);
   }
 
   let showAsked = 0;
@@ -260,7 +296,7 @@
 
   function drawTimeline() {
     const n = state.summaries.length;
-    const index = state.shown ? state.summaries.findIndex((f) => f.id === state.shown.id) : -1;
+    const index = state.shown ? indexOf(state.shown.id) : -1;
     const slider = $("slider");
     slider.max = String(Math.max(0, n - 1));
     slider.value = String(Math.max(0, index));
@@ -277,7 +313,7 @@
   }
 
   function headIndex() {
-    const at = state.summaries.findIndex((f) => f.id === state.head);
+    const at = indexOf(state.head);
     return at >= 0 ? at : state.summaries.length - 1;
   }
 
@@ -302,9 +338,11 @@
   $("next").addEventListener("click", () => step(Number($("slider").value) + 1));
 
   function received(frame) {
-    state.full.set(frame.id, frame);
+    remember(frame);
     state.histories.clear();      // a new or rewritten window may lengthen any history
-    upsert(summarise(frame));
+    const summary = summarise(frame);
+    if (pushed) pushed.push(summary);
+    upsert(summary);
     const newest = state.summaries[state.summaries.length - 1];
     if (newest.id === frame.id) state.head = frame.id;
     if (state.live) {
@@ -316,10 +354,18 @@
     }
   }
 
+  let pushed = null;                  // summaries pushed while /api/frames is on its way
   async function load() {
-    const response = await fetch("/api/frames");
-    const body = await response.json();
-    for (const f of body.frames) upsert(f);
+    const during = pushed = [];
+    let body;
+    try {
+      body = await (await fetch("/api/frames")).json();
+    } finally {
+      pushed = null;
+    }
+    state.summaries = body.frames;    // in store order, as the server keeps them
+    reindex();
+    for (const f of during) upsert(f);
     // The server's pick: the newest window that holds clusters (not a run's fading tail).
     if (body.open && state.head === null) state.head = body.open;
     drawTime();
@@ -338,7 +384,7 @@
   drawPanel();
   $("chart-time").on("plotly_click", (event) => {
     const id = event.points && event.points[0] && event.points[0].customdata;
-    const index = state.summaries.findIndex((f) => f.id === id);
+    const index = indexOf(id);
     if (index >= 0) step(index);
   });
 
@@ -347,6 +393,7 @@
     state: () => ({
       frameId: state.shown && state.shown.id,
       frames: state.summaries.length,
+      cached: state.full.size,      // whole frames held (at most CACHED)
       live: state.live,
       connected: state.connected,
       nodes: view.order(),

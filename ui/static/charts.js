@@ -10,6 +10,11 @@
   const plotTime = (ms) => new Date(ms).toISOString().replace("T", " ").slice(0, 19);
 
   const CHART = { displayModeBar: false, responsive: true };
+  // Over time: drag to zoom into a stretch, the wheel zooms, the bar's hand pans, a double
+  // click shows everything again.
+  const TIME_CHART = { responsive: true, scrollZoom: true, doubleClick: "reset",
+                       displaylogo: false, displayModeBar: true,
+                       modeBarButtons: [["zoom2d", "pan2d", "resetScale2d"]] };
   const FONT = { family: "system-ui, sans-serif", size: 12, color: "#1d2430" };
 
   function buckets(histogram) {
@@ -45,9 +50,11 @@
 
   // The time chart plots one slot per period: a window's frame, or nothing. Missing
   // windows leave empty slots, so the lines break there instead of crossing them; a
-  // stretch of more than an hour without frames becomes a few slots only, marked with how
-  // long it lasted, so hours years apart in one store each keep a readable width.
-  const LONG_GAP = 3600e3, STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440];
+  // stretch of more than an hour without frames is marked with how long it lasted, and
+  // one longer than 3% of the chart becomes that many slots only, so hours years apart in
+  // one store each keep a readable width.
+  const LONG_GAP = 3600e3;
+  const STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080, 43200];
   const lasted = (ms) => ms >= 2 * 86400e3 ? `${Math.round(ms / 86400e3).toLocaleString("en")} days`
       : ms >= 2 * 3600e3 ? `${Math.round(ms / 3600e3)} h` : `${Math.round(ms / 60e3)} min`;
   const day = (ms) => new Date(ms).toLocaleDateString("en", { timeZone: "UTC",
@@ -63,79 +70,145 @@
     const empty = (n) => { for (let k = 0; k < n; k++) slots.push({ x: `gap ${slots.length}` }); };
     s.forEach((f, i) => {
       const gap = i ? f.window_end - s[i - 1].window_end : 0;
-      if (gap > LONG_GAP) {
-        empty(Math.floor(cutSlots / 2));
+      const missing = gap > period ? Math.round(gap / period) - 1 : 0;
+      const cut = gap > LONG_GAP && missing > 0;
+      if (cut) {
+        const width = Math.min(missing, cutSlots);
+        empty(Math.floor(width / 2));
         cuts.push({ x: `gap ${slots.length}`, text: lasted(gap) + " later" });
-        empty(cutSlots - Math.floor(cutSlots / 2));
-      } else if (gap > period) {
-        empty(Math.round(gap / period) - 1);
+        empty(width - Math.floor(width / 2));
+      } else {
+        empty(missing);
       }
-      slots.push({ x: plotTime(f.window_end), f, first: !i || gap > LONG_GAP });
+      slots.push({ x: plotTime(f.window_end), f, first: !i || cut });
     });
-    // Ticks at round times, about one per 10% of the axis (or at the first window of a
-    // stretch that has none); a date under the first of each stretch and wherever the day
-    // changes.
-    const step = 60e3 * (STEPS.find((m) => m * 60e3 >= slots.length * period / 10) || 1440);
-    const framed = slots.filter((slot) => slot.f);
+    return { slots, cuts, period: Number.isFinite(period) ? period : 60e3 };
+  }
+
+  // Ticks at round times over the slots in view ([lo, hi], slot positions), about one per
+  // 10% of it (or at the first window of a stretch that has none); a date under the first
+  // of each stretch and wherever the day changes. Recomputed as the view zooms.
+  function ticks(slots, period, lo, hi) {
+    const a = Math.max(0, Math.ceil(lo)), b = Math.min(slots.length - 1, Math.floor(hi));
+    const framed = [];
+    for (let i = a; i <= b; i++) if (slots[i].f) framed.push(slots[i]);
+    const step = 60e3 * (STEPS.find((m) => m * 60e3 >= (b - a + 1) * period / 10) ||
+                         STEPS[STEPS.length - 1]);
     const picked = new Set(framed.filter((slot) => !(slot.f.window_end % step)));
     for (let i = 1, start = 0; i <= framed.length; i++) {
       if (i < framed.length && !framed[i].first) continue;     // framed[start..i): a stretch
       if (!framed.slice(start, i).some((o) => picked.has(o))) picked.add(framed[start]);
       start = i;
     }
-    let lastDay = null, fresh = false;
-    const ticks = [];
+    let lastDay = null, fresh = true;
+    const out = [];
     for (const slot of framed) {
       fresh = fresh || slot.first;
       if (!picked.has(slot)) continue;
       const d = day(slot.f.window_end);
       const date = fresh || d !== lastDay ? "<br>" + d : "";
-      ticks.push([slot.x, utc(slot.f.window_end).slice(11) + date]);
+      out.push([slot.x, utc(slot.f.window_end).slice(11) + date]);
       [lastDay, fresh] = [d, false];
     }
-    return { slots, cuts, ticks };
+    return { tickvals: out.map((t) => t[0]), ticktext: out.map((t) => t[1]) };
   }
 
-  // summaries: every frame's, in store order; shown: the frame on screen (or null).
-  function drawTime(summaries, shown) {
-    const { slots, cuts, ticks } = timeSlots(summaries);
-    const x = slots.map((slot) => slot.x);
-    // A window alone between empty slots has no line to show it: it gets a dot.
-    const alone = slots.map((slot, i) => slot.f && !(slots[i - 1] || {}).f &&
-        !(slots[i + 1] || {}).f ? 5 : 0);
-    const line = (name, key, extra) => ({
-      type: "scatter", mode: "lines+markers", name, x, connectgaps: false,
-      y: slots.map((slot) => slot.f ? slot.f[key] : null),
-      customdata: slots.map((slot) => slot.f ? slot.f.id : null),
-      marker: { size: alone, color: extra.line.color }, ...extra,
-    });
-    const rule = (at, line) => ({ type: "line", xref: "x", yref: "paper", y0: 0, y1: 1,
-                                  x0: at, x1: at, line });
-    const shapes = cuts.map((c) => rule(c.x, { color: "#9aa5b5", width: 1, dash: "dash" }));
-    if (shown) {
-      shapes.push(rule(plotTime(shown.window_end),
-                       { color: "#d98e04", width: 2, dash: "dot" }));
-    }
-    const annotations = cuts.map((c) => ({
-      x: c.x, xref: "x", y: 1, yref: "paper", yanchor: "bottom", showarrow: false,
-      text: c.text, font: { size: 11, color: "#6b7585" },
-    }));
-    Plotly.react("chart-time", [
-      line("components", "components", { line: { color: "#1f77b4" } }),
-      line("edges", "edges", { line: { color: "#7f7f7f" } }),
-      line("largest cluster", "largest", { yaxis: "y2", line: { color: "#d62728" } }),
-    ], {
-      font: FONT, margin: { l: 50, r: 60, t: 18, b: 40 }, shapes, annotations,
-      hovermode: "x unified",
-      legend: { orientation: "h", x: 1, y: 1.08, yanchor: "bottom", xanchor: "right" },
-      xaxis: { type: "category", tickmode: "array", tickvals: ticks.map((t) => t[0]),
-               ticktext: ticks.map((t) => t[1]), tickangle: 0, showgrid: true,
-               range: [-0.5, Math.max(0.5, slots.length - 0.5)] },
-      yaxis: { title: { text: "components, edges" }, rangemode: "tozero" },
+  // What is drawn: the traces and marks of the summaries of `revision`, and the view the
+  // reader zoomed or panned to (null: all of it).
+  const drawn = { revision: null, slots: [], period: 60e3, at: new Map(), view: null,
+                  traces: [], cuts: [], ticks: {}, listening: false };
+  const rule = (at, line) => ({ type: "line", xref: "x", yref: "paper", y0: 0, y1: 1,
+                                x0: at, x1: at, line });
+  const SERIES = [["components", "components", "#1f77b4", "y"], ["edges", "edges", "#7f7f7f", "y"],
+                  ["largest cluster", "largest", "#d62728", "y2"]];
+
+  function fullRange() {
+    return [-0.5, Math.max(0.5, drawn.slots.length - 0.5)];
+  }
+
+  // Lines only: a marker per point is an SVG node per window (30,000 over a week, seconds
+  // to draw); a window alone between empty slots, which no line shows, gets a dot of a
+  // trace of such windows only.
+  function traces(slots) {
+    const x = slots.map((slot) => slot.x), ids = slots.map((slot) => slot.f ? slot.f.id : null);
+    const alone = slots.filter((slot, i) => slot.f && !(slots[i - 1] || {}).f &&
+                                             !(slots[i + 1] || {}).f);
+    const lines = SERIES.map(([name, key, color, yaxis]) => ({
+      type: "scatter", mode: "lines", name, x, connectgaps: false, yaxis, customdata: ids,
+      y: slots.map((slot) => slot.f ? slot.f[key] : null), line: { color, width: 1.5 } }));
+    const dots = SERIES.map(([name, key, color, yaxis]) => ({
+      type: "scatter", mode: "markers", name, x: alone.map((slot) => slot.x), yaxis,
+      y: alone.map((slot) => slot.f[key]), customdata: alone.map((slot) => slot.f.id),
+      marker: { color, size: 5 }, showlegend: false, hoverinfo: "skip" }));
+    return lines.concat(dots);
+  }
+
+  function layout(shown) {
+    const range = drawn.view || fullRange(), at = shown ? drawn.at.get(shown.id) : undefined;
+    // The whole span is autorange, so that a double click (Plotly's reset) comes back to it.
+    const span = drawn.view ? { range, autorange: false } : { autorange: true };
+    const shapes = drawn.cuts.map((c) => rule(c.x, { color: "#9aa5b5", width: 1, dash: "dash" }));
+    if (at !== undefined) shapes.push(rule(at, { color: "#d98e04", width: 2, dash: "dot" }));
+    return {
+      font: FONT, margin: { l: 50, r: 60, t: 18, b: 40 }, shapes,
+      annotations: drawn.cuts.map((c) => ({
+        x: c.x, xref: "x", y: 1, yref: "paper", yanchor: "bottom", showarrow: false,
+        text: c.text, font: { size: 11, color: "#6b7585" } })),
+      hovermode: "x unified", dragmode: "zoom",
+      legend: { orientation: "h", x: 0, y: 1.08, yanchor: "bottom", xanchor: "left" },
+      xaxis: { type: "category", tickmode: "array", tickangle: 0, showgrid: true, ...span,
+               ...viewTicks(range) },
+      yaxis: { title: { text: "components, edges" }, rangemode: "tozero", fixedrange: true },
       yaxis2: { title: { text: "largest cluster" }, overlaying: "y", side: "right",
                 rangemode: "tozero", showgrid: false, tickformat: "d", tickmode: "auto",
-                nticks: 6 },
-    }, CHART);
+                nticks: 6, fixedrange: true },
+    };
+  }
+
+  // The ticks of a view, the same arrays while it lasts: Plotly compares them by reference.
+  function viewTicks(range) {
+    const key = `${drawn.revision} ${range}`;
+    if (drawn.ticks.key !== key) {
+      drawn.ticks = { key, ...ticks(drawn.slots, drawn.period, ...range) };
+    }
+    return { tickvals: drawn.ticks.tickvals, ticktext: drawn.ticks.ticktext };
+  }
+
+  // The reader's zoom, pan or reset (a drag, the wheel, a double click): ticks for the new
+  // view. Our own relayouts carry no range and are let be.
+  function viewed(event) {
+    let range = null;
+    if (event["xaxis.range[0]"] !== undefined) {
+      range = [event["xaxis.range[0]"], event["xaxis.range[1]"]];
+    } else if (Array.isArray(event["xaxis.range"])) {
+      range = event["xaxis.range"];
+    } else if (!event["xaxis.autorange"]) {
+      return;
+    }
+    const [lo, hi] = fullRange();
+    drawn.view = range && (range[0] > lo || range[1] < hi) ? range.map(Number) : null;
+    const { tickvals, ticktext } = viewTicks(drawn.view || fullRange());
+    Plotly.relayout("chart-time", { "xaxis.tickvals": tickvals, "xaxis.ticktext": ticktext });
+  }
+
+  // summaries: every window's, in store order; shown: the frame on screen (or null);
+  // revision: changes whenever summaries do. The traces (a week: 10,080 windows) are made
+  // again only then; a step to another window gives Plotly the same ones, and it redraws
+  // the rule that marks the shown window (Plotly.react compares data by reference).
+  function drawTime(summaries, shown, revision) {
+    const chart = document.getElementById("chart-time");
+    if (revision === undefined || revision !== drawn.revision) {
+      const { slots, cuts, period } = timeSlots(summaries);
+      Object.assign(drawn, { revision, slots, period, cuts, traces: traces(slots),
+                             at: new Map(slots.filter((s) => s.f).map((s) => [s.f.id, s.x])) });
+      if (drawn.view && drawn.view[0] >= slots.length) drawn.view = null;
+    }
+    const drawing = Plotly.react(chart, drawn.traces, layout(shown), TIME_CHART);
+    if (!drawn.listening) {
+      chart.on("plotly_relayout", viewed);
+      drawn.listening = true;
+    }
+    return drawing;
   }
 
   window.pulseCharts = Object.freeze({ buckets, drawSizes, drawTime });
