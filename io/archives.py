@@ -184,7 +184,7 @@ class _DecodeRangeFn(beam.DoFn):
     self.read = counter(EVENTS_READ)
     self.files = counter(FILES_READ)
     self.bad = counter(DEAD_LETTER_COUNTERS[DECODE])
-    self.progress_dir = progress_dir
+    self.progress_dir, self.progress = progress_dir, None
 
   def setup(self):
     self.progress = reporter(self.progress_dir)

@@ -81,8 +81,9 @@ class PulseOptions(PipelineOptions):
              "by hour of event time (--work_dir), then make the frames in consecutive "
              "runs of about this many edges each, in time order, joined as one run's "
              "(docs/pipeline.md, 'Long runs'). 0: one pass, all in memory. Default: "
-             f"{AUTO_CHUNK_EDGES:,} for input files over {AUTO_MIN_INPUT_MB} MB in all on "
-             "a local runner with a store that keeps panes (sqlite://), else 0.")
+             f"{AUTO_CHUNK_EDGES:,} for input files of {AUTO_MIN_INPUT_MB} MB or more in "
+             "all, or a BigQuery table, on the FnApiRunner (the default) into a store "
+             "that keeps panes (sqlite://); else 0.")
     long_runs.add_argument(
         "--work_dir", default=None,
         help="Where a chunked run keeps its edges between the passes (deleted after "

@@ -33,8 +33,10 @@ from pulse.schemas.counters import EVENTS_READ
 
 LOG = logging.getLogger("pulse")
 HOUR_MS = 3_600_000
-# Runners that run in this machine's memory (Dataflow and Flink spill their shuffles).
-LOCAL_RUNNERS = ("fnapirunner", "directrunner", "bundlebaseddirectrunner", "prismrunner")
+# Runners whose runs are chunked by default: those that hold what crosses a shuffle in
+# this machine's memory and that the chunked runs are tested on (Dataflow and Flink spill
+# their shuffles to disk; Prism's batch mode is untested here, so only on request).
+LOCAL_RUNNERS = ("fnapirunner", "directrunner")
 
 
 def chunk_edges(options):

@@ -100,8 +100,9 @@ def print_summary(s):
       if s.get("frame_runs") else ""))
   print(f"frames written     {s['frames_written']:>10,}" + (
       f"   (and {s['windows_completed_from_kept_panes']:,} across this run's ends "
-      "completed with the panes of earlier runs)"
-      if s.get("windows_completed_from_kept_panes") else "") + (
+      "completed with the panes of earlier runs" + (
+          ", those between its own runs included" if s.get("frame_runs", 0) > 1 else "") +
+      ")" if s.get("windows_completed_from_kept_panes") else "") + (
       f"   ({s['frames_relinked']:,} rewritten for lineage: after a late pane, or stored "
       "after this run's windows)" if s.get("frames_relinked") else ""))
   rate = s["events_per_second"]
