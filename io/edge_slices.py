@@ -2,15 +2,20 @@
 files of schemas/edge.avsc, one set per slice of event time, so a later run reads exactly
 the edges of the slices it covers, whatever order the input held them in.
 
-  DIR/slice-<slice start ms>-<shard>.avro
+  DIR/slice-<slice start ms>-<bundle>-<n>.avro
 
-Written with Beam's file sink (fileio.WriteToFiles: each bundle's writers straight to
-temporary files, then moved), read with Beam's Avro source."""
+A bundle writes its files in a folder of its own under DIR/.tmp, and they are moved into
+DIR only after a shuffle, so only bundles that succeeded are kept (a retried bundle writes
+anew: nothing is counted twice). A bundle keeps at most MAX_OPEN_FILES open and closes
+the least recently written when it needs another: a local runner's bundle can be the
+whole input, which meets a slice per hour it spans (Beam's fileio.WriteToFiles would
+send the edges past its limit of writers through a shuffle, held in memory here)."""
+import collections
 import os
+import uuid
 
 import apache_beam as beam
 import fastavro
-from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import Timestamp
@@ -23,87 +28,93 @@ from pulse.schemas.counters import EDGES_FROM_SLICES, counter
 __all__ = ["WriteEdgeSlices", "ReadEdgeSlices", "slice_files", "SLICE_EDGES_NAMESPACE"]
 
 SLICE_EDGES_NAMESPACE = "pulse.slice_edges"   # a counter per slice: its start ms, its edges
-# Writers a bundle may keep open, one per slice it meets: a day's export shard meets 24
-# hourly slices; past this many the rest would go through a shuffle held in memory.
-MAX_OPEN_SLICES = 512
+MAX_OPEN_FILES = 64        # per bundle; a day's export shard meets 24 hourly slices
 _SCHEMA = fastavro.parse_schema(load_schema("edge"))
 _GLOBAL = (GlobalWindow(),)
 
 
-class _EdgeSink(fileio.FileSink):
-  """Edges into one Avro file (deflate), written as the records come."""
-  def open(self, fh):
-    self.writer = fastavro.write.Writer(fh, _SCHEMA, codec="deflate")
-
-  def write(self, record):
-    self.writer.write(record)
-
-  def flush(self):
-    self.writer.flush()
-
-
-def _name(slice_start, shard):
-  return f"slice-{slice_start}-{shard:05d}.avro"
-
-
-class _CountSlices(beam.DoFn):
-  """Counts each slice's edges (a counter per slice, named by its start), passing the
-  edges on keyed by slice start; tells the progress reporter the latest event time."""
-  def __init__(self, slice_ms, progress_dir):
-    self.slice_ms, self.progress_dir = slice_ms, progress_dir
+class _WriteSlicesFn(beam.DoFn):
+  """Edges -> Avro files by slice in this bundle's own folder under DIR/.tmp; at the end of
+  the bundle, that folder's path. Counts each slice's edges (a counter per slice, named by
+  its start) and tells the progress reporter the latest event time."""
+  def __init__(self, directory, slice_ms, progress_dir):
+    self.directory, self.slice_ms, self.progress_dir = directory, slice_ms, progress_dir
 
   def setup(self):
     self.progress = reporter(self.progress_dir)
 
   def start_bundle(self):
-    self.tally, self.latest, self.seen = {}, None, 0
+    self.folder = os.path.join(self.directory, ".tmp", uuid.uuid4().hex)
+    os.makedirs(self.folder)
+    self.open = collections.OrderedDict()      # slice start -> (file, writer), LRU order
+    self.tally, self.latest, self.files = {}, None, 0
 
   def process(self, edge):
     at = edge["created_at"]
     start = at - at % self.slice_ms
-    self.tally[start] = self.tally.get(start, 0) + 1
+    entry = self.open.get(start)
+    if entry is None:
+      if len(self.open) >= MAX_OPEN_FILES:
+        self._close(self.open.popitem(last=False)[1])
+      out = open(os.path.join(self.folder, f"slice-{start}-{self.folder[-12:]}-"
+                                           f"{self.files:05d}.avro"), "wb")
+      entry = self.open[start] = (out, fastavro.write.Writer(out, _SCHEMA, codec="deflate"))
+      self.files += 1
+    else:
+      self.open.move_to_end(start)
+    entry[1].write(edge)
+    count = self.tally[start] = self.tally.get(start, 0) + 1
     if self.latest is None or at > self.latest:
       self.latest = at
-    self.seen += 1
-    if (self.seen & 4095) == 0 and self.progress:
+    if (count & 4095) == 0 and self.progress:
       self.progress.add(event_ms=self.latest)
-    yield str(start), edge
+
+  @staticmethod
+  def _close(entry):
+    out, writer = entry
+    writer.flush()
+    out.close()
 
   def finish_bundle(self):
+    while self.open:
+      self._close(self.open.popitem()[1])
     for start, count in self.tally.items():
       beam.metrics.Metrics.counter(SLICE_EDGES_NAMESPACE, str(start)).inc(count)
     if self.progress and self.latest is not None:
       self.progress.add(event_ms=self.latest)
       self.progress.write()
+    yield WindowedValue(self.folder, Timestamp(0), _GLOBAL)
+
+
+def _commit(folder, directory):
+  """Moves a succeeded bundle's slice files into directory."""
+  for name in os.listdir(folder):
+    os.replace(os.path.join(folder, name), os.path.join(directory, name))
+  os.rmdir(folder)
 
 
 class WriteEdgeSlices(beam.PTransform):
-  """Edges -> Avro files by slice of event time, in `directory` (any Beam path).
+  """Edges -> Avro files by slice of event time, in `directory` (a local folder: the
+  chunked runs of pipeline/passes.py run on this machine).
 
   Args:
     directory: where the slice files go (made if missing).
     slice_ms: the slices' length; a multiple of the window period, so no pane is split.
     progress_dir: a folder the workers tell their progress in (io/progress.py), or None.
-  Input: edges (dicts, schemas/edge.avsc). Returns: the files' FileResults.
+  Input: edges (dicts, schemas/edge.avsc). Returns: the committed bundles' folders.
   """
   def __init__(self, directory, slice_ms, progress_dir=None):
     super().__init__()
     self.directory, self.slice_ms, self.progress_dir = directory, slice_ms, progress_dir
 
   def expand(self, edges):
+    os.makedirs(self.directory, exist_ok=True)
     return (edges
-            | "BySlice" >> beam.ParDo(_CountSlices(self.slice_ms, self.progress_dir))
-            | "Files" >> fileio.WriteToFiles(
-                self.directory, destination=lambda keyed: keyed[0],
-                sink=lambda _: _KeyedEdgeSink(), shards=1,
-                file_naming=lambda _w, _p, shard, _n, _c, destination: _name(
-                    destination, shard),
-                max_writers_per_bundle=MAX_OPEN_SLICES))
-
-
-class _KeyedEdgeSink(_EdgeSink):
-  def write(self, record):
-    self.writer.write(record[1])
+            | "Write" >> beam.ParDo(_WriteSlicesFn(self.directory, self.slice_ms,
+                                                   self.progress_dir))
+            | "AfterTheBundles" >> beam.Reshuffle()
+            | "Commit" >> beam.Map(lambda folder, directory: _commit(folder, directory) or
+                                   folder, self.directory))
 
 
 def slice_files(directory, slice_starts):

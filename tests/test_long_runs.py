@@ -8,6 +8,7 @@ import pytest
 
 from helpers import HOURS, stored_frames
 from pulse.cli import main
+from pulse.io import edge_slices
 from pulse.io.archives import read_records
 from pulse.io.bigquery_export import to_flat
 from pulse.pipeline import passes
@@ -36,8 +37,10 @@ def _frames(tmp_path, name, inputs, *flags):
 @pytest.mark.parametrize("flags", [(), ("--window_size=300", "--windowing=plain")])
 def test_chunked_runs_equal_one_pass(shuffled_export, tmp_path, monkeypatch, capsys,
                                      flags):
-  # Slices of 10 minutes, chunks of ~300 edges: the hour's frames made by many runs.
+  # Slices of 10 minutes, chunks of ~300 edges: the hour's frames made by many runs; at
+  # most 4 slice files open at once, so the shuffled records close and reopen many.
   monkeypatch.setattr(passes, "HOUR_MS", 600_000)
+  monkeypatch.setattr(edge_slices, "MAX_OPEN_FILES", 4)
   one_pass = _frames(tmp_path, "one", [HOURS["2015"]], "--chunk_edges=0", *flags)
   capsys.readouterr()
   chunked = _frames(tmp_path, "chunked", [shuffled_export], "--chunk_edges=300", *flags)
