@@ -225,6 +225,17 @@ def _open_at(driver, url, frames, frame_id):
   return _wait(driver, f"window {frame_id}", lambda s: s["frameId"] == frame_id, 10)[0]
 
 
+def _save_screenshot(driver, tmp_path, name):
+  """The page as it is, to out/<name> (the docs' screenshots are copied from there); the
+  browser logged no error."""
+  shot = tmp_path / name
+  assert driver.save_screenshot(str(shot))
+  os.makedirs(os.path.join(REPO, "out"), exist_ok=True)
+  shutil.copy(shot, os.path.join(REPO, "out", name))
+  severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+  assert not severe, severe
+
+
 def _wait(driver, what, check, timeout_s):
   """Poll the page's state until check(state) holds; returns (state, seconds taken)."""
   started = time.monotonic()
@@ -478,10 +489,5 @@ def test_ui_over_hours_years_apart_in_chromium(run_pulse, tmp_path):
       _wait(driver, "the pushed frame", lambda s: s["frameId"] == skewed["id"], 2)
       print("bars (px):", _check_bars(driver, [313, 42, 4, 1]))
 
-      shot = tmp_path / "ui-years.png"
-      assert driver.save_screenshot(str(shot))
-      os.makedirs(os.path.join(REPO, "out"), exist_ok=True)
-      shutil.copy(shot, os.path.join(REPO, "out", "ui-screenshot-years.png"))
-      severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-      assert not severe, severe
+      _save_screenshot(driver, tmp_path, "ui-screenshot-years.png")
     store.close()

@@ -7,7 +7,6 @@ the gap shown, and stepping fetches frames on demand into a bounded cache."""
 import gzip
 import json
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -17,8 +16,8 @@ import urllib.request
 import pytest
 
 from helpers import HOURS, REPO, free_port, make_runner
-from test_ui import (_chromium, _chromium_or_skip, _pulse_ui_process, _time_chart,
-                     _time_limit, _wait, opening)
+from test_ui import (_chromium, _chromium_or_skip, _pulse_ui_process, _save_screenshot,
+                     _time_chart, _time_limit, _wait, opening)
 
 from pulse.io.stores import open_store
 from pulse.io.stores.base import frame_summary
@@ -233,9 +232,4 @@ def test_a_week_in_chromium(week_store, tmp_path):
                           "s.value = arguments[0]; s.dispatchEvent(new Event('input'));",
                           str(busy))
     _wait(driver, "a window of the week", lambda s: s["frameId"] == ids[busy], 10)
-    shot = tmp_path / "ui-week.png"
-    assert driver.save_screenshot(str(shot))
-    os.makedirs(os.path.join(REPO, "out"), exist_ok=True)
-    shutil.copy(shot, os.path.join(REPO, "out", "ui-week.png"))
-    severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-    assert not severe, severe
+    _save_screenshot(driver, tmp_path, "ui-week.png")
