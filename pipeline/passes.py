@@ -12,6 +12,7 @@ its input. A chunked run instead:
 
 Memory is then bounded by a chunk, not by the input; the price is one more read of the
 edges (compact Avro) and each run's start."""
+import functools
 import logging
 import os
 import resource
@@ -26,6 +27,7 @@ from pulse.io import bigquery_source
 from pulse.io.archives import match_once
 from pulse.io.edge_slices import SLICE_EDGES_NAMESPACE, ReadEdgeSlices, slice_files
 from pulse.io.stores.registry import store_class
+from pulse.pipeline.follow import counter
 from pulse.pipeline.graph import build_edges, build_frames, geometry_of
 from pulse.pipeline.options import AUTO_CHUNK_EDGES, AUTO_MIN_INPUT_MB, PulseOptions
 from pulse.pipeline.progress import Progress, utc
@@ -61,8 +63,14 @@ def chunk_edges(options):
     return 0
   if bigquery_source.is_bigquery(patterns[0]):
     return AUTO_CHUNK_EDGES
-  size = sum(size for _, size in match_once(patterns))
+  size = _input_bytes(tuple(patterns))
   return AUTO_CHUNK_EDGES if size >= AUTO_MIN_INPUT_MB << 20 else 0
+
+
+@functools.lru_cache(maxsize=1)
+def _input_bytes(patterns):
+  """The input files' size in all: matched once a run (the choice and the progress)."""
+  return sum(size for _, size in match_once(patterns))
 
 
 def slice_ms(geometry):
@@ -102,7 +110,7 @@ def run_chunked(options, per_chunk, out=None):
   length = slice_ms(geometry_of(o))
   patterns = o.input_patterns()
   total_bytes = (None if bigquery_source.is_bigquery(patterns[0]) else
-                 sum(size for _, size in match_once(patterns)))
+                 _input_bytes(tuple(patterns)))
   started = time.monotonic()
   try:
     with Progress(told, total_bytes, out) as progress:
@@ -117,8 +125,7 @@ def run_chunked(options, per_chunk, out=None):
       total, done = sum(slice_edges.values()), 0
       read_s = time.monotonic() - started
       progress.say(progress.text())       # where the reading ended
-      events = sum(r.committed for r in queries[0]["counters"]
-                   if r.key.metric.name == EVENTS_READ)
+      events = counter(queries[0], EVENTS_READ)
       progress.say(f"read: {events:,} events, {total:,} edges on disk in "
                    f"{len(slice_edges)} slices of "
                    f"{length // 60000} min, {read_s:,.0f} s, {_peak_mb()}",

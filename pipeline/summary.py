@@ -1,5 +1,4 @@
 """What a run did, from its metrics and the windows it wrote to its store."""
-import datetime
 import json
 import shlex
 
@@ -9,13 +8,9 @@ from pulse.io.stores import open_store
 from pulse.io.uris import redact
 from pulse.pipeline.follow import counter, written_span
 from pulse.pipeline.options import PulseOptions
+from pulse.pipeline.progress import utc
 from pulse.schemas import counters as C
 from pulse.transforms.edges import NO_EDGE_REASONS
-
-
-def _utc(ms):
-  return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime(
-      "%Y-%m-%d %H:%M")
 
 
 def _largest_and_others(store, span):
@@ -119,6 +114,6 @@ def print_summary(s):
   others = s.get("other_frames_in_store")
   if others:
     print(f"the store also holds {others['count']:,} frame(s) of other windows, not this "
-          f"run's: {_utc(others['first_window_start'])} to "
-          f"{_utc(others['last_window_start'])} UTC")
+          f"run's: {utc(others['first_window_start'])} to "
+          f"{utc(others['last_window_start'])} UTC")
   print("summary: " + json.dumps({k: v for k, v in s.items() if k != "largest_cluster"}))
