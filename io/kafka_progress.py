@@ -17,6 +17,7 @@ class PartitionHistory:
     self.position = start         # next offset to read
     self.committed = start        # what this worker last committed (or started from)
     self.newest = None            # the newest event time read
+    self.commit_due = 0           # time.monotonic() from which to commit again
 
   def safe_offset(self, resume_ms):
     for offset, event_ms in self.records:

@@ -3,13 +3,14 @@ confluent-kafka (the plan and the composite are in io/kafka_source.py, whose doc
 gives the rules for event time, watermarks, late events and commits)."""
 import logging
 import sys
-import threading
+import time
 
 import apache_beam as beam
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.utils.timestamp import MAX_TIMESTAMP, MIN_TIMESTAMP, Duration, Timestamp
 
+from pulse.io.kafka_consumers import PartitionConsumers
 from pulse.io.kafka_codec import BrokerWatch, NotAnEvent, decode_event, heartbeat_time
 from pulse.io.kafka_progress import HISTORIES_LOCK, Clocks, history_of
 from pulse.schemas.counters import (DEAD_LETTER_COUNTERS, EVENTS_READ,
@@ -20,6 +21,12 @@ __all__ = ["ReadPartitionFn", "ReadUnboundedPartitionFn"]
 
 LOG = logging.getLogger(__name__)
 MAX_WATERMARK_MS = MAX_TIMESTAMP.micros // 1000
+# Offsets are committed at most this often per partition (and at a bounded run's end): a
+# commit asks the store and waits for the broker, and a restart reads again at most this
+# much more.
+COMMIT_EVERY_S = 1.0
+# A partition with nothing to read is asked again after this long.
+IDLE_DELAY_S = 0.1
 
 
 class _HeldWatermark(beam.transforms.core.WatermarkEstimatorProvider):
@@ -73,24 +80,34 @@ class ReadPartitionFn(beam.DoFn):
     self.committed = counter(KAFKA_OFFSETS_COMMITTED)
 
   def setup(self):
-    from confluent_kafka import Consumer
-    self.watch = BrokerWatch(lambda text: LOG.warning("%s (%s)", text, self.spec.uri),
-                             every_s=30)
-    self.consumer = Consumer(dict(self.spec.consumer_config(), **self.watch.config()))
+    watch = BrokerWatch(lambda text: LOG.warning("%s (%s)", text, self.spec.uri),
+                        every_s=30)
+    self.consumers = PartitionConsumers.acquire(self.run_id, self.spec.consumer_config(),
+                                                watch)
     self.clocks = Clocks(self.run_id, self.partitions, self.spec.max_out_of_order_ms)
-    self.lock = threading.Lock()
-    self.assigned = None          # (partition, next offset) the consumer is positioned at
+
+  def start_bundle(self):
+    self.waited = False
 
   def teardown(self):
-    with self.lock:      # a cancelled job may tear down while a batch is still read
-      self.consumer.close()
-      self.consumer = None
+    self.consumers.release()   # the last reader of the process closes the consumers
 
-  def _position(self, partition, offset):
+  def _poll(self, pooled, partition, offset):
+    """Up to poll_records messages of the partition from `offset` on: what the consumer
+    has fetched already, or what arrives within poll_seconds."""
     from confluent_kafka import TopicPartition
-    if self.assigned != [partition, offset]:
-      self.consumer.assign([TopicPartition(self.spec.topic, partition, offset)])
-    self.assigned = [partition, offset]
+    if pooled.next_offset != offset:     # first use, or a retried bundle: seek
+      pooled.consumer.assign([TopicPartition(self.spec.topic, partition, offset)])
+    # What is fetched already, at once; else what comes within poll_seconds, once a
+    # bundle: Prism gives every partition's restriction to one bundle, read in turn, and
+    # each would wait; meanwhile the other consumers keep fetching.
+    messages = pooled.consumer.consume(self.spec.poll_records, 0)
+    if not messages and not self.waited:
+      self.waited = True
+      messages = pooled.consumer.consume(self.spec.poll_records, self.spec.poll_seconds)
+    messages = [m for m in messages if m.error() is None]
+    pooled.next_offset = messages[-1].offset() + 1 if messages else offset
+    return messages
 
   # The finalizer comes first: Beam passes it by position and the other two by name.
   def process(self, element, finalizer=beam.DoFn.BundleFinalizerParam,
@@ -99,49 +116,37 @@ class ReadPartitionFn(beam.DoFn):
     yield from self._read_batch(element[0], finalizer, tracker, estimator)
 
   def _read_batch(self, partition, finalizer, tracker, estimator):
-    """One poll of the partition: its events, then a checkpoint (defer_remainder)."""
+    """A bundle of the partition: polls until it has caught up, or has read for
+    bundle_seconds or bundle_records; its events, then a checkpoint (defer_remainder)."""
     restriction = tracker.current_restriction()
     if restriction.start >= restriction.stop:
       return                         # an empty partition, or nothing left
     history = history_of(self.run_id, partition, restriction.start)
-    with self.lock:
-      if self.consumer is None:      # torn down (a cancelled job): read nothing more,
-        tracker.defer_remainder()    # and hand the rest back rather than fail the bundle
-        return
-      self._position(partition, restriction.start)
-      messages = [m for m in self.consumer.consume(self.spec.poll_records,
-                                                   self.spec.poll_seconds)
-                  if m.error() is None and m.partition() == partition]
-      self.watch.tick(probe=self._reachable)
-    if messages:   # where the consumer now is, whatever part of the batch gets claimed
-      self.assigned = [partition, messages[-1].offset() + 1]
-    items = [self._parse(m, partition) for m in messages]
-    # Events are judged against this partition's own clock before the batch: no reader
+    pooled = self.consumers.get(partition)
+    # Events are judged against this partition's own clock before the bundle: no reader
     # can have published a watermark past it (see Clocks).
     late_before_ms = (history.newest - self.spec.max_out_of_order_ms
                       if history.newest is not None else -sys.maxsize)
-    claimed = True
-    for offset, record, event_ms, source in items:
-      if not tracker.try_claim(offset):
-        claimed = False              # past a bounded stop, or split off
-        break
-      history.position = offset + 1
-      if event_ms is None:
-        self.bad.inc()                            # record holds the reason
-        yield dead_letter(DECODE, record, source[1], source=source[0])
-        continue
-      history.records.append((offset, event_ms))
-      history.newest = max(history.newest or event_ms, event_ms)
-      if record is None:                          # a heartbeat
-        continue
-      if self.geometry.is_late(event_ms, late_before_ms):
-        self.late.inc()
-        yield dead_letter(LATE, f"event time {event_ms} ms is behind the watermark "
-                                  f"{late_before_ms} ms beyond the allowed lateness",
-                          record, source=source[0])
-      else:
-        self.read.inc()
-        yield beam.window.TimestampedValue(record, Timestamp(micros=record["created_at"]))
+    deadline = time.monotonic() + self.spec.bundle_seconds
+    claimed, read = True, 0
+    while claimed and history.position < restriction.stop:
+      with pooled.lock:
+        if pooled.consumer is None:  # torn down (a cancelled job): read nothing more,
+          tracker.defer_remainder()  # and hand the rest back rather than fail the bundle
+          return
+        messages = self._poll(pooled, partition, history.position)
+        self.consumers.watch.tick(probe=lambda: self._reachable(pooled.consumer))
+      for message in messages:
+        offset, record, event_ms, source = self._parse(message, partition)
+        if not tracker.try_claim(offset):
+          claimed = False            # past a bounded stop, or split off
+          break
+        history.position = offset + 1
+        yield from self._emit(history, record, event_ms, source, late_before_ms)
+      read += len(messages)
+      if (len(messages) < self.spec.poll_records or read >= self.spec.bundle_records
+          or time.monotonic() > deadline):
+        break                        # caught up, or the bundle is big enough
     newest = sys.maxsize if history.position >= restriction.stop else history.newest
     watermark_ms = self.clocks.watermark_ms(partition, newest)
     if watermark_ms > -sys.maxsize:
@@ -150,12 +155,32 @@ class ReadPartitionFn(beam.DoFn):
         estimator.set_watermark(watermark)
     finalizer.register(lambda: self._finalize(partition, history, newest))
     if claimed and history.position < restriction.stop:
-      tracker.defer_remainder(Duration(seconds=0 if items else 0.2))
+      tracker.defer_remainder(Duration(seconds=0 if read else IDLE_DELAY_S))
 
-  def _reachable(self):
+  def _emit(self, history, record, event_ms, source, late_before_ms):
+    """The output of one claimed message: an event, or a dead letter (undecodable, or
+    late), or nothing (a heartbeat: it only moves the partition's clock)."""
+    if event_ms is None:
+      self.bad.inc()                              # record holds the reason
+      yield dead_letter(DECODE, record, source[1], source=source[0])
+      return
+    history.records.append((history.position - 1, event_ms))
+    history.newest = max(history.newest or event_ms, event_ms)
+    if record is None:
+      return
+    if self.geometry.is_late(event_ms, late_before_ms):
+      self.late.inc()
+      yield dead_letter(LATE, f"event time {event_ms} ms is behind the watermark "
+                              f"{late_before_ms} ms beyond the allowed lateness",
+                        record, source=source[0])
+    else:
+      self.read.inc()
+      yield beam.window.TimestampedValue(record, Timestamp(micros=record["created_at"]))
+
+  def _reachable(self, consumer):
     from confluent_kafka import KafkaException
     try:
-      self.consumer.list_topics(self.spec.topic, timeout=1)
+      consumer.list_topics(self.spec.topic, timeout=1)
       return True
     except KafkaException:
       return False
@@ -182,7 +207,9 @@ class ReadPartitionFn(beam.DoFn):
     """Bundle finalizer: the runner holds this bundle's output now."""
     if newest is not None:
       self.clocks.commit(partition, newest)
-    self._commit(partition, history)
+    if newest == sys.maxsize or time.monotonic() >= history.commit_due:
+      history.commit_due = time.monotonic() + COMMIT_EVERY_S
+      self._commit(partition, history)
 
   def _commit(self, partition, history):
     """Commit offsets up to what the frame store holds."""
@@ -197,10 +224,11 @@ class ReadPartitionFn(beam.DoFn):
         return
       history.forget_before(offset)
       previous, history.committed = history.committed, offset
+    pooled = self.consumers.get(partition)
     try:
-      with self.lock:
-        if self.consumer is not None:
-          self.consumer.commit(offsets=[TopicPartition(
+      with pooled.lock:
+        if pooled.consumer is not None:
+          pooled.consumer.commit(offsets=[TopicPartition(
               self.spec.topic, partition, offset, metadata=str(resume_ms))],
               asynchronous=False)
           self.committed.inc()

@@ -45,7 +45,7 @@ UNBOUNDED = sys.maxsize
 class KafkaSpec:
   """Where and how to read: parsed from kafka://HOST:PORT/TOPIC and the --kafka_* flags."""
   def __init__(self, uri, group="network-pulse", start=COMMITTED, stop=NEVER,
-               max_out_of_order_s=60, poll_records=2000, poll_seconds=0.5):
+               max_out_of_order_s=60):
     scheme, _, rest = uri.partition("://")
     bootstrap, _, topic = rest.partition("/")
     if "@" in bootstrap:     # it would reach logs and every dead letter's source
@@ -58,7 +58,11 @@ class KafkaSpec:
     self.uri, self.bootstrap, self.topic, self.group = uri, bootstrap, topic, group
     self.start, self.stop = start, stop
     self.max_out_of_order_ms = int(max_out_of_order_s * 1000)
-    self.poll_records, self.poll_seconds = poll_records, poll_seconds
+    # A bundle polls up to poll_records at a time, waiting at most poll_seconds once
+    # for a partition with nothing fetched, until it has caught up or read
+    # bundle_records or for bundle_seconds (docs/streaming.md, "Bundles").
+    self.poll_records, self.poll_seconds = 1000, 0.05
+    self.bundle_records, self.bundle_seconds = 20_000, 0.5
 
   def consumer_config(self):
     return {"bootstrap.servers": self.bootstrap, "group.id": self.group,

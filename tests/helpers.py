@@ -184,5 +184,9 @@ def wait_for_batch_frames(sink, expected, timeout):
 
 
 def counter(result, name):
+  """The committed counter pulse/<name> of a run, asked anew (a portable result keeps its
+  first answer otherwise)."""
+  if hasattr(result, "_job_service"):
+    result._metrics = None
   return sum(c.committed or 0 for c in result.metrics().query()["counters"]
              if c.key.metric.name == name)
