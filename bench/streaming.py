@@ -30,8 +30,7 @@ import apache_beam as beam
 from confluent_kafka import Consumer, TopicPartition
 
 from pulse.firehose.replay import Settings, close_replay, ensure_topic, run as firehose
-from pulse.io import kafka_source
-from pulse.io.stores import StoredUntil, open_store
+from pulse.io.stores import open_store
 from pulse.io.kafka_codec import decode_event, heartbeat_time
 from pulse.pipeline import graph
 from pulse.pipeline.options import PulseOptions
@@ -60,11 +59,7 @@ def pipeline(bootstrap, topic, sink, prism, *flags, bare=False, group=None):
   p = beam.Pipeline(options=options)
   if bare:
     o = options.view_as(PulseOptions)
-    spec = kafka_source.KafkaSpec(o.input_patterns()[0], o.kafka_group, o.kafka_start,
-                                  o.kafka_stop, o.kafka_max_out_of_order_s)
-    ranges, _ = kafka_source.plan(spec)
-    read = p | "ReadKafka" >> kafka_source.ReadKafkaEvents(
-        spec, graph.geometry_of(o), StoredUntil(sink), ranges)
+    read, _ = graph.read_input(p, o, o.input_patterns(), bool(prism), graph.geometry_of(o))
     # A count with an output: Prism busy-waits through the bundles of a stage that has
     # none (its bundle's data counts as done at once), which would slow the ceiling.
     read.records | "Count" >> beam.combiners.Count.Globally()

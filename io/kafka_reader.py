@@ -142,7 +142,7 @@ class ReadPartitionFn(beam.DoFn):
           claimed = False            # past a bounded stop, or split off
           break
         history.position = offset + 1
-        yield from self._emit(history, record, event_ms, source, late_before_ms)
+        yield from self._emit(history, offset, record, event_ms, source, late_before_ms)
       read += len(messages)
       if (len(messages) < self.spec.poll_records or read >= self.spec.bundle_records
           or time.monotonic() > deadline):
@@ -157,14 +157,14 @@ class ReadPartitionFn(beam.DoFn):
     if claimed and history.position < restriction.stop:
       tracker.defer_remainder(Duration(seconds=0 if read else IDLE_DELAY_S))
 
-  def _emit(self, history, record, event_ms, source, late_before_ms):
+  def _emit(self, history, offset, record, event_ms, source, late_before_ms):
     """The output of one claimed message: an event, or a dead letter (undecodable, or
     late), or nothing (a heartbeat: it only moves the partition's clock)."""
     if event_ms is None:
       self.bad.inc()                              # record holds the reason
       yield dead_letter(DECODE, record, source[1], source=source[0])
       return
-    history.records.append((history.position - 1, event_ms))
+    history.records.append((offset, event_ms))
     history.newest = max(history.newest or event_ms, event_ms)
     if record is None:
       return

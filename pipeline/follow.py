@@ -43,7 +43,8 @@ class Flow:
     return self.last - self.first if self.first is not None else None
 
 
-def _metrics(result, quiet=False):
+def metrics_now(result, quiet=False):
+  """The run's metrics as they stand now, or None once the runner is gone."""
   if hasattr(result, "_job_service"):
     result._metrics = None   # a portable result keeps its first answer: ask again
   try:
@@ -123,7 +124,7 @@ def follow(result, streaming, every_s=10, poll_s=1):
       waiter.join(poll_s if streaming else every_s)
       if not streaming or not waiter.is_alive() or stop.is_set():
         continue
-      last = _metrics(result, quiet=True) or last
+      last = metrics_now(result, quiet=True) or last
       if last is None:
         continue
       flow.update(counter(last, C.EVENTS_READ))
@@ -152,7 +153,7 @@ def follow(result, streaming, every_s=10, poll_s=1):
       result.cancel()
     except Exception as error:   # Ctrl-C reached the runner's process too
       LOG.debug("the runner had already stopped (%s)", error)
-    return _metrics(result, quiet=True) or last or {"counters": []}, flow
+    return metrics_now(result, quiet=True) or last or {"counters": []}, flow
   if "error" in outcome:
     raise outcome["error"]
-  return _metrics(result) or last or {"counters": []}, flow
+  return metrics_now(result) or last or {"counters": []}, flow

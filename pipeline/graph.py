@@ -24,7 +24,7 @@ from pulse.transforms.lineage import FollowClusters
 LOG = logging.getLogger(__name__)
 
 
-def _read(pipeline, o, patterns, streaming, geometry, progress_dir=None):
+def read_input(pipeline, o, patterns, streaming, geometry, progress_dir=None):
   """Raw records and dead letters from files, one BigQuery table or one Kafka topic, and
   the window start before which frames are stored already (a resumed Kafka run) or None."""
   check_input_kinds(patterns)
@@ -72,7 +72,8 @@ def build_edges(pipeline, options, slices=None, progress_dir=None):
   already, or None)."""
   o = options.view_as(PulseOptions)
   streaming = bool(options.view_as(StandardOptions).streaming)
-  decoded, resume_ms = _read(pipeline, o, o.input_patterns(), streaming, geometry_of(o),
+  decoded, resume_ms = read_input(pipeline, o, o.input_patterns(), streaming,
+                                  geometry_of(o),
                              progress_dir)
   events = decoded.records | "NormaliseEvents" >> NormaliseEvents()
   edges = events.events | "Venturi" >> ExtractEdges(

@@ -12,7 +12,7 @@ import time
 import apache_beam as beam
 
 from pulse.io.stores import open_store
-from pulse.pipeline import graph
+from pulse.pipeline import follow, graph
 from pulse.pipeline.run import pipeline_options
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -184,9 +184,5 @@ def wait_for_batch_frames(sink, expected, timeout):
 
 
 def counter(result, name):
-  """The committed counter pulse/<name> of a run, asked anew (a portable result keeps its
-  first answer otherwise)."""
-  if hasattr(result, "_job_service"):
-    result._metrics = None
-  return sum(c.committed or 0 for c in result.metrics().query()["counters"]
-             if c.key.metric.name == name)
+  """The committed counter pulse/<name> of a running or finished run, asked anew."""
+  return follow.counter(follow.metrics_now(result), name)
